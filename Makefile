@@ -14,9 +14,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+DEMO := ledger/demo/louisville-2017.jsonl
+
 serve: $(STAMP)
 	@mkdir -p var
-	$(BIN)/ledger demo
+	$(BIN)/ledger import --if-empty $(DEMO)
+	$(BIN)/ledger summary
 
 test: lint
 	$(BIN)/pytest -q

@@ -134,7 +134,7 @@ class Admin(Application[UUID]):
         if not key.startswith(KEY_PREFIX):
             return None
         try:
-            record = self.repository.get(key_record_id(key_digest(key)))
+            record: Aggregate = self.repository.get(key_record_id(key_digest(key)))
         except AggregateNotFoundError:
             return None
         return record if isinstance(record, ApiKey) else None
@@ -143,7 +143,7 @@ class Admin(Application[UUID]):
         keys = []
         for notification in self._all_notifications():
             if notification.originator_version == 1:
-                record = self.repository.get(notification.originator_id)
+                record: Aggregate = self.repository.get(notification.originator_id)
                 if isinstance(record, ApiKey):
                     keys.append(record)
         return keys
@@ -174,7 +174,7 @@ class Admin(Application[UUID]):
         """Who issued and revoked which key, when: the admin-only audit trail."""
         trail = []
         for notification in self._all_notifications():
-            event = self.mapper.to_domain_event(notification)
+            event: Any = self.mapper.to_domain_event(notification)
             fields = vars(event)
             trail.append(
                 {

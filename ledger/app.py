@@ -9,6 +9,8 @@ command's idempotency key in the same transaction as its events.
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,6 +79,8 @@ from ledger.store import (
 
 R = TypeVar("R", bound=Record)
 
+#: How often a write without an expected version is re-applied after losing a race.
+_WRITE_ATTEMPTS = 25
 #: Import lines are idempotent whoever runs the import again.
 IMPORT_PRINCIPAL = "import"
 
@@ -118,7 +122,8 @@ _TOPIC_WIRE: dict[str, str] = {get_topic(cls): wire for cls, wire in EVENT_TYPES
 _CREATED_KIND: dict[str, str] = {
     get_topic(cls): wire.split(".")[0]
     for cls, wire in EVENT_TYPES.items()
-    if issubclass(cls, Aggregate.Created) and cls.__qualname__.split(".")[0] != "DeadlineNotice"
+    if issubclass(cls, Aggregate.Created)
+    and cls.__qualname__.split(".")[0] != "DeadlineNotice"
     and cls.__qualname__.split(".")[0] != "InquiryNotice"
 }
 #: System notices name the record they concern in this data field.
@@ -187,7 +192,7 @@ class Batch:
         record = self.records.get(record_id)
         if record is None:
             try:
-                loaded = self.ledger.repository.get(record_id)
+                loaded: Aggregate = self.ledger.repository.get(record_id)
             except AggregateNotFoundError:
                 raise NotFound(f"no {cls.KIND} with id {record_id}") from None
             if not isinstance(loaded, Record):
@@ -290,7 +295,7 @@ class Ledger(Application[UUID]):
     def get_record(self, kind: str, record_id: UUID, *, version: int | None = None) -> Record:
         cls = RECORD_CLASSES[kind]
         try:
-            record = self.repository.get(record_id, version=version)
+            record: Aggregate = self.repository.get(record_id, version=version)
         except AggregateNotFoundError:
             raise NotFound(f"no {kind} with id {record_id}") from None
         if not isinstance(record, cls):
@@ -304,7 +309,10 @@ class Ledger(Application[UUID]):
             found = self.store.find_keys(principal, [command.key]).get(command.key)
             if found is not None:
                 return self._replay(found, command)
-        for _attempt in range(10):
+        for attempt in range(_WRITE_ATTEMPTS):
+            if attempt:
+                # Back off with jitter, so racing writers stop colliding.
+                time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
             batch = Batch(self)
             record = self._apply(batch, command, _Context(principal, self.clock.now()))
             events = batch.collect()
@@ -317,7 +325,9 @@ class Ledger(Application[UUID]):
                     if found is not None:
                         return self._replay(found, command)
                 if command.creates:
-                    raise Conflict(f"a record with id {record.id} already exists", field="id")
+                    raise Conflict(
+                        f"a record with id {record.id} already exists", field="id"
+                    ) from None
                 if command.expected_version is not None:
                     current = self.get_record(command.kind, record.id).version
                     raise StaleVersion(
@@ -334,9 +344,7 @@ class Ledger(Application[UUID]):
         if not command.key:
             return []
         result = {"kind": record.KIND, "id": str(record.id), "version": record.version}
-        return [
-            IdempotencyRecord(principal, command.key, command.request_hash(), result, n_events)
-        ]
+        return [IdempotencyRecord(principal, command.key, command.request_hash(), result, n_events)]
 
     @staticmethod
     def _replay(found: StoredKey, command: Command) -> Written:
@@ -355,12 +363,14 @@ class Ledger(Application[UUID]):
         principal: str,
         progress: Callable[[str, int], None] | None = None,
         chunk_size: int = 500,
+        dry_run: bool = False,
     ) -> ImportResult:
         """Apply a whole file of commands, or nothing if any of them is refused.
 
         Every command is first applied in memory, so a refused one is named (with every other
         refused one) before anything is written. Lines already applied by an earlier run of
-        the same file are skipped, by their idempotency keys.
+        the same file are skipped, by their idempotency keys. With `dry_run`, only the check
+        is made.
         """
         result = ImportResult()
         keys = [c.key or f"line:{c.request_hash()}" for c in commands]
@@ -389,7 +399,7 @@ class Ledger(Application[UUID]):
                 IMPORT_PRINCIPAL, command.model_copy(update={"key": key}), record, len(events)
             )
             planned.append((events, key_record))
-        if result.errors:
+        if result.errors or dry_run:
             return result
         for start in range(0, len(planned), chunk_size):
             part = planned[start : start + chunk_size]
@@ -532,7 +542,7 @@ class Ledger(Application[UUID]):
         b.check_refs(data)
         kwargs = data.domain_kwargs()
         action = b.create(Action.record(id=self._new_id(b, c), **kwargs, **self._sign(ctx)))
-        when = {"occurred_at": action.occurred_at, "precision": action.precision}
+        when: dict[str, Any] = {"occurred_at": action.occurred_at, "precision": action.precision}
         because = f"{data.kind.replace('_', ' ')}: {data.summary}"
         sources = kwargs["sources"]
         changes: list[Callable[[], None]] = []
@@ -668,7 +678,7 @@ class Ledger(Application[UUID]):
     # -- the log, as the public sees it ---------------------------------------------------
     def public_event(self, notification: Notification) -> dict[str, Any]:
         """An event as `/v1/events`, exports and webhooks show it."""
-        event = self.mapper.to_domain_event(notification)
+        event: Any = self.mapper.to_domain_event(notification)
         cls = type(event)
         fields = vars(event)
         data = {k: v for k, v in fields.items() if k not in _BASE_FIELDS}

@@ -9,6 +9,7 @@ every store.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -71,9 +72,7 @@ def _world_time(value: Any) -> Any:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(
-            f"{value!r} is not an ISO 8601 date (2017-09-15) or datetime"
-        ) from None
+        raise ValueError(f"{value!r} is not an ISO 8601 date (2017-09-15) or datetime") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat()
@@ -476,7 +475,9 @@ class _Envelope(BaseModel):
     @classmethod
     def _known_op(cls, op: str) -> str:
         if op not in OPS:
-            raise ValueError(f"unknown op {op!r}; known ops: {', '.join(sorted(OPS))}")
+            near = difflib.get_close_matches(op, OPS, n=3)
+            hint = f"; did you mean {' or '.join(near)}?" if near else ""
+            raise ValueError(f"unknown op {op!r}{hint} (ops are listed in the README)")
         return op
 
 
@@ -492,7 +493,8 @@ def _errors(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
     out = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
-        out.append((f"{prefix}{loc}" if loc else prefix.rstrip("."), err["msg"]))
+        message = err["msg"].removeprefix("Value error, ")
+        out.append((f"{prefix}{loc}" if loc else prefix.rstrip("."), message))
     return out
 
 

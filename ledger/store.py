@@ -102,10 +102,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             _assign_positions(keys, ids)
             c.executemany(
                 "INSERT INTO idempotency_keys VALUES (?,?,?,?,?)",
-                [
-                    (k.principal, k.key, k.request_hash, json.dumps(k.result), _now())
-                    for k in keys
-                ],
+                [(k.principal, k.key, k.request_hash, json.dumps(k.result), _now()) for k in keys],
             )
         return ids
 
@@ -204,16 +201,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(statement, (principal, list(keys)))
             return {
-                row["key"]: StoredKey(row["request_hash"], row["result"])
-                for row in curs.fetchall()
+                row["key"]: StoredKey(row["request_hash"], row["result"]) for row in curs.fetchall()
             }
 
     def select_record(self, originator_id: UUID) -> list[Notification]:
         statement = SQL(
             "SELECT * FROM {schema}.{table} WHERE originator_id=%s ORDER BY originator_version"
-        ).format(
-            schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name)
-        )
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(statement, (originator_id,))
             return [
@@ -238,10 +232,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     "(notification_id, originator_id, originator_version, topic, state) "
                     "VALUES (%s, %s, %s, %s, %s)"
                 ).format(schema=schema, table=table),
-                [
-                    (pos, s.originator_id, s.originator_version, s.topic, s.state)
-                    for pos, s in rows
-                ],
+                [(pos, s.originator_id, s.originator_version, s.topic, s.state) for pos, s in rows],
             )
             # Later appends continue after the restored positions.
             curs.execute(
@@ -306,8 +297,9 @@ def schema_lock(store: StoreURL) -> Iterator[None]:
         conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
         try:
             if store.pg_schema:
-                conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                    Identifier(store.pg_schema)))
+                conn.execute(
+                    SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(store.pg_schema))
+                )
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))

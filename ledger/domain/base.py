@@ -182,9 +182,7 @@ class Record(Aggregate):
             recorded_by=recorded_by,
         )
 
-    def redact(
-        self, *, fields: Sequence[str], reason: str, recorded_by: str, at: datetime
-    ) -> None:
+    def redact(self, *, fields: Sequence[str], reason: str, recorded_by: str, at: datetime) -> None:
         require_text(reason, "reason")
         if not fields:
             raise InvalidInput("name at least one field to redact", field="fields")
@@ -192,13 +190,10 @@ class Record(Aggregate):
         if unknown:
             allowed = ", ".join(sorted(self.REDACTABLE))
             raise InvalidInput(
-                f"{', '.join(unknown)} cannot be redacted on a {self.KIND} "
-                f"(redactable: {allowed})",
+                f"{', '.join(unknown)} cannot be redacted on a {self.KIND} (redactable: {allowed})",
                 field="fields",
             )
         new = [f for f in dict.fromkeys(fields) if f not in self.redactions]
         if not new:
             raise RuleViolation("those fields are already redacted", field="fields")
-        self._emit(
-            type(self).Redacted, at, fields=new, reason=reason, recorded_by=recorded_by
-        )
+        self._emit(type(self).Redacted, at, fields=new, reason=reason, recorded_by=recorded_by)

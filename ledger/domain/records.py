@@ -504,7 +504,9 @@ class Commitment(Record):
         if field in ("kind", "made_by", "assignee"):
             parties = {"kind": self.kind, "made_by": self.made_by, "assignee": self.assignee}
             parties[field] = value
-            self.check_parties(parties["kind"], parties["made_by"] or "", parties["assignee"])
+            self.check_parties(
+                str(parties["kind"]), str(parties["made_by"] or ""), parties["assignee"]
+            )
         elif field == "due":
             self.check_due(value, field="value")
         elif field == "precision":
@@ -1233,8 +1235,7 @@ class Inquiry(Record):
 
 
 RECORD_CLASSES: dict[str, type[Record]] = {
-    cls.KIND: cls
-    for cls in (Actor, Source, Commitment, Claim, Demand, Incident, Action, Inquiry)
+    cls.KIND: cls for cls in (Actor, Source, Commitment, Claim, Demand, Incident, Action, Inquiry)
 }
 #: Plural collection names, as in API paths (`/v1/commitments`).
 PLURALS: dict[str, str] = {

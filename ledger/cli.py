@@ -1,0 +1,335 @@
+"""The `ledger` command line (typer + rich). Configuration comes from the environment
+(`LEDGER_DATABASE_URL`, `LEDGER_TIMEZONE`); results go to standard output, progress and
+messages to standard error."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ledger.admin import SCOPES, Admin
+from ledger.app import Ledger
+from ledger.commands import Command, CommandError, parse_command, slug_id
+from ledger.config import Settings
+from ledger.domain import PLURALS, RECORD_CLASSES
+from ledger.errors import DomainError
+
+app = typer.Typer(
+    help="The accountability ledger: record what officials promise, claim and do.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+def principal() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}"
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        for problem in e.errors():
+            err.print(
+                f"[red]configuration:[/red] LEDGER_{str(problem['loc'][0]).upper()}: "
+                f"{problem['msg']}"
+            )
+        raise typer.Exit(2) from None
+    settings.ensure_local_dirs()
+    return settings
+
+
+@contextmanager
+def open_ledger() -> Iterator[Ledger]:
+    ledger = Ledger(_settings())
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+@contextmanager
+def open_admin() -> Iterator[Admin]:
+    admin = Admin(_settings())
+    try:
+        yield admin
+    finally:
+        admin.close()
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def read_commands(path: Path) -> tuple[list[tuple[int, Command]], dict[int, str]]:
+    """Parse every line of a command file: the commands with their line numbers, and each
+    bad line's reason by line number."""
+    commands: list[tuple[int, Command]] = []
+    problems: dict[int, str] = {}
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                commands.append((number, parse_command(json.loads(line))))
+            except json.JSONDecodeError as e:
+                problems[number] = f"not JSON: {e.msg} at column {e.colno}"
+            except CommandError as e:
+                problems[number] = str(e)
+    return commands, problems
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL commands")],
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Import only into a store with no events.")
+    ] = False,
+) -> None:
+    """Apply a file of commands, one JSON object a line, all or nothing.
+
+    Every line is checked first; if any is refused, each bad line is reported by number and
+    reason and nothing is applied. Lines applied by an earlier run are skipped."""
+    numbered, problems = read_commands(file)
+    numbers = [n for n, _ in numbered]
+    commands = [c for _, c in numbered]
+    with open_ledger() as ledger:
+        if if_empty and ledger.last_position():
+            err.print(f"The store already holds events; {file} was not imported.")
+            return
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        )
+        with progress:
+            tasks = {
+                "check": progress.add_task("checking", total=len(commands)),
+                "write": progress.add_task("writing ", total=len(commands)),
+            }
+
+            def advance(phase: str, n: int) -> None:
+                progress.advance(tasks[phase], n)
+
+            try:
+                result = ledger.import_commands(
+                    commands, principal=principal(), progress=advance, dry_run=bool(problems)
+                )
+            except DomainError as e:
+                raise fail(e.message) from None
+            if not result.applied:
+                progress.update(tasks["write"], visible=False)
+        for index, field, message in result.errors:
+            problems[numbers[index]] = f"{field}: {message}" if field else message
+        if problems:
+            for number in sorted(problems):
+                err.print(f"[red]line {number}:[/red] {problems[number]}", highlight=False)
+            raise fail(f"{len(problems)} bad line(s) in {file}; nothing was applied")
+        err.print(
+            f"applied {result.applied} command(s) ({result.events} events); "
+            f"{result.skipped} already applied"
+        )
+
+
+@app.command()
+def export(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")
+    ] = None,
+) -> None:
+    """Print the whole event log as JSON lines, in log order."""
+    with open_ledger() as ledger:
+        target = output.open("w", encoding="utf-8") if output else sys.stdout
+        try:
+            for line in ledger.export_lines():
+                target.write(line + "\n")
+        finally:
+            if output:
+                target.close()
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="an export")],
+) -> None:
+    """Load an export into an empty store, keeping positions, ids and who recorded what."""
+    with open_ledger() as ledger, file.open(encoding="utf-8") as lines:
+        try:
+            count = ledger.restore(lines)
+        except DomainError as e:
+            raise fail(e.message) from None
+    err.print(f"restored {count} events")
+
+
+def _record_ref(kind: str, ref: str) -> tuple[str, UUID]:
+    singular = {v: k for k, v in PLURALS.items()}.get(kind, kind)
+    if singular not in RECORD_CLASSES:
+        raise fail(f"unknown kind {kind!r}; one of {', '.join(RECORD_CLASSES)}", code=2)
+    try:
+        return singular, UUID(ref)
+    except ValueError:
+        return singular, slug_id(ref if "/" in ref else f"{singular}/{ref}")
+
+
+@app.command()
+def history(
+    kind: Annotated[str, typer.Argument(help="commitment, claim, actor, ... (or plural)")],
+    record_id: Annotated[str, typer.Argument(metavar="ID", help="a UUID or a slug")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table")] = False,
+) -> None:
+    """Every event of one record, oldest first."""
+    singular, uid = _record_ref(kind, record_id)
+    with open_ledger() as ledger:
+        try:
+            events = ledger.history(singular, uid)
+        except DomainError as e:
+            raise fail(e.message) from None
+    if as_json:
+        for event in events:
+            out.print(json.dumps(event, ensure_ascii=False), markup=False, highlight=False)
+        return
+    table = Table(title=f"{singular} {uid}")
+    for column in ("pos", "version", "type", "occurred", "recorded at", "by", "what"):
+        table.add_column(column)
+    for event in events:
+        table.add_row(
+            str(event["position"]),
+            str(event["version"]),
+            event["type"],
+            str(event["occurred_at"] or ""),
+            event["recorded_at"][:19],
+            event["recorded_by"],
+            _gist(event["data"]),
+        )
+    out.print(table)
+
+
+def _gist(data: dict[str, Any]) -> str:
+    for name in ("status", "verdict", "summary", "name", "title", "field", "reason", "text"):
+        if data.get(name):
+            return f"{name}: {str(data[name])[:70]}"
+    return ""
+
+
+@app.command()
+def summary() -> None:
+    """What the store holds: records by kind, and each commitment's status and deadline."""
+    with open_ledger() as ledger:
+        counts: Counter[str] = Counter()
+        commitments: list[UUID] = []
+        for line in ledger.export_lines():
+            event = json.loads(line)
+            counts[event["type"]] += 1
+            if event["type"] == "commitment.made":
+                commitments.append(UUID(event["record"]["id"]))
+        records = Table(title=f"{ledger.settings.database_url}: {sum(counts.values())} events")
+        records.add_column("event type")
+        records.add_column("count", justify="right")
+        for wire, n in sorted(counts.items()):
+            records.add_row(wire, str(n))
+        out.print(records)
+        board = Table(title="commitments")
+        for column in ("kind", "status", "due", "text"):
+            board.add_column(column)
+        for uid in commitments:
+            c: Any = ledger.get_record("commitment", uid)
+            due = c.due or {}
+            board.add_row(
+                getattr(c, "kind", ""),
+                getattr(c, "status", ""),
+                f"{due.get('on', '')} ({due.get('text') or due.get('precision', '')})"
+                if due
+                else "",
+                str(getattr(c, "summary", None) or getattr(c, "text", ""))[:80],
+            )
+        out.print(board)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="who or what uses the key")],
+    scope: Annotated[str, typer.Option("--scope", help="reader, editor or admin")] = "editor",
+) -> None:
+    """Create a key; the key itself is printed once, alone on the last line."""
+    if scope not in SCOPES:
+        raise fail(f"scope must be one of {', '.join(SCOPES)}", code=2)
+    with open_admin() as admin:
+        try:
+            issued = admin.create_key(name=name, scope=scope, recorded_by=principal())
+        except DomainError as e:
+            raise fail(e.message) from None
+    err.print(f"created {scope} key {name!r} ({issued.record.id}); it is shown only now:")
+    print(issued.key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: name, scope, when issued, and whether revoked. Keys themselves are never
+    shown again."""
+    with open_admin() as admin:
+        keys = admin.list_keys()
+    table = Table()
+    for column in ("name", "scope", "hint", "issued", "by", "revoked"):
+        table.add_column(column)
+    for k in keys:
+        table.add_row(
+            k.name,
+            k.scope,
+            k.hint + "…",
+            k.created_on.isoformat()[:19],
+            k.issued_by,
+            k.revoked_at.isoformat()[:19] if k.revoked_at else "",
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    name: Annotated[str, typer.Argument(help="the key's name or id")],
+    reason: Annotated[str, typer.Option("--reason")] = "revoked from the command line",
+) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    with open_admin() as admin:
+        try:
+            record = admin.revoke_key(name, reason=reason, recorded_by=principal())
+        except DomainError as e:
+            raise fail(e.message) from None
+    err.print(f"revoked key {record.name!r}")
+
+
+@keys_app.command("audit")
+def keys_audit() -> None:
+    """The admin-only audit trail: who issued and revoked which key, when."""
+    with open_admin() as admin:
+        for entry in admin.audit():
+            out.print(json.dumps(entry, ensure_ascii=False), markup=False, highlight=False)
+
+
+def main() -> None:
+    app()
