@@ -8,6 +8,7 @@ command's idempotency key in the same transaction as its events.
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import time
@@ -174,10 +175,12 @@ class _Context:
 class Batch:
     """The records one or more commands touch before they are saved together."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, absent: set[UUID] | None = None) -> None:
         self.ledger = ledger
         self.records: dict[UUID, Record] = {}
         self.touched: list[UUID] = []
+        #: Ids known not to exist in the store when the batch began.
+        self.absent = absent or set()
 
     def _touch(self, record_id: UUID) -> None:
         if record_id not in self.touched:
@@ -186,6 +189,8 @@ class Batch:
     def kind_of(self, record_id: UUID) -> str | None:
         if record_id in self.records:
             return self.records[record_id].KIND
+        if record_id in self.absent:
+            return None
         return self.ledger.kind_of(record_id)
 
     def get(self, record_id: UUID, cls: type[R]) -> R:
@@ -278,6 +283,15 @@ class Ledger(Application[UUID]):
             self._handlers[f"{kind}.redaction"] = self._redact
 
     # -- lookups --------------------------------------------------------------------------
+    def learn_kinds(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Look up many ids at once; returns those that do not exist."""
+        unknown = [i for i in dict.fromkeys(ids) if i not in self._kinds]
+        for record_id, topic in self.store.first_topics(unknown).items():
+            kind = _CREATED_KIND.get(topic)
+            if kind is not None:
+                self._kinds[record_id] = kind
+        return {i for i in unknown if i not in self._kinds}
+
     def kind_of(self, record_id: UUID) -> str | None:
         """The kind of an existing record, or None. Records are never deleted, so a kind once
         seen is remembered."""
@@ -318,7 +332,7 @@ class Ledger(Application[UUID]):
             events = batch.collect()
             keys = self._key_records(principal, command, record, len(events))
             try:
-                recordings = self.save(*events, idempotency=keys)
+                recordings = self.events.put(events, idempotency=keys)
             except IntegrityError:
                 if command.key:
                     found = self.store.find_keys(principal, [command.key]).get(command.key)
@@ -372,18 +386,38 @@ class Ledger(Application[UUID]):
         the same file are skipped, by their idempotency keys. With `dry_run`, only the check
         is made.
         """
+        # An import holds many young objects at once; the cyclic collector would rescan them
+        # over and over, and none of them form cycles that outlive the import.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._import(commands, principal, progress, chunk_size, dry_run)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _import(
+        self,
+        commands: Sequence[Command],
+        principal: str,
+        progress: Callable[[str, int], None] | None,
+        chunk_size: int,
+        dry_run: bool,
+    ) -> ImportResult:
         result = ImportResult()
-        keys = [c.key or f"line:{c.request_hash()}" for c in commands]
+        hashes = [c.request_hash() for c in commands]
+        keys = [c.key or f"line:{h}" for c, h in zip(commands, hashes, strict=True)]
         found = self.store.find_keys(IMPORT_PRINCIPAL, keys)
-        batch = Batch(self)
+        absent = self.learn_kinds([c.id for c in commands if c.id is not None])
+        batch = Batch(self, absent)
         planned: list[tuple[list[DomainEventProtocol[UUID]], IdempotencyRecord]] = []
         seen: set[str] = set()
-        for index, (command, key) in enumerate(zip(commands, keys, strict=True)):
+        for index, (command, key, digest) in enumerate(zip(commands, keys, hashes, strict=True)):
             if progress:
                 progress("check", 1)
             stored = found.get(key)
             if stored is not None or key in seen:
-                if stored is not None and stored.request_hash != command.request_hash():
+                if stored is not None and stored.request_hash != digest:
                     result.errors.append((index, "key", "key already used for another command"))
                 result.skipped += 1
                 continue
@@ -395,9 +429,8 @@ class Ledger(Application[UUID]):
                 result.errors.append((index, e.field, e.message))
                 continue
             events = batch.collect()
-            (key_record,) = self._key_records(
-                IMPORT_PRINCIPAL, command.model_copy(update={"key": key}), record, len(events)
-            )
+            result_of = {"kind": record.KIND, "id": str(record.id), "version": record.version}
+            key_record = IdempotencyRecord(IMPORT_PRINCIPAL, key, digest, result_of, len(events))
             planned.append((events, key_record))
         if result.errors or dry_run:
             return result
@@ -405,7 +438,7 @@ class Ledger(Application[UUID]):
             part = planned[start : start + chunk_size]
             events = [e for evs, _ in part for e in evs]
             try:
-                self.save(*events, idempotency=[k for _, k in part])
+                self.events.put(events, idempotency=[k for _, k in part])
             except IntegrityError:
                 raise Conflict(
                     f"another writer changed records of command {start + 1} onwards while "

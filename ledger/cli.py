@@ -22,7 +22,7 @@ from rich.table import Table
 
 from ledger.admin import SCOPES, Admin
 from ledger.app import Ledger
-from ledger.commands import Command, CommandError, parse_command, slug_id
+from ledger.commands import Command, CommandError, parse_command_json, slug_id
 from ledger.config import Settings
 from ledger.domain import PLURALS, RECORD_CLASSES
 from ledger.errors import DomainError
@@ -94,9 +94,7 @@ def read_commands(path: Path) -> tuple[list[tuple[int, Command]], dict[int, str]
             if not line.strip():
                 continue
             try:
-                commands.append((number, parse_command(json.loads(line))))
-            except json.JSONDecodeError as e:
-                problems[number] = f"not JSON: {e.msg} at column {e.colno}"
+                commands.append((number, parse_command_json(line)))
             except CommandError as e:
                 problems[number] = str(e)
     return commands, problems

@@ -10,11 +10,11 @@ every store.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
-import json
 import re
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union, cast
 from uuid import UUID, uuid5
 
 from pydantic import (
@@ -23,9 +23,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializeAsAny,
     TypeAdapter,
     ValidationError,
-    field_validator,
+    create_model,
     model_validator,
 )
 
@@ -37,6 +38,7 @@ _SLUG = re.compile(r"^[a-z][a-z0-9_-]*/[a-z0-9][a-z0-9._-]*$")
 _TOPIC = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 
 
+@functools.lru_cache(maxsize=65536)
 def slug_id(slug: str) -> UUID:
     """The stable id a slug names (`commitment/warren-recommendations`)."""
     return uuid5(LEDGER_NAMESPACE, slug)
@@ -435,9 +437,17 @@ class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     op: str
     id: Ref | None = None
-    data: Body
+    data: SerializeAsAny[Body]
     key: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     expected_version: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _id_for_changes(self) -> Command:
+        if self.op not in OPS:
+            raise ValueError(f"unknown op {self.op!r}")
+        if not OPS[self.op][1] and self.id is None:
+            raise ValueError(f"{self.op} needs the id of the record it changes")
+        return self
 
     @property
     def kind(self) -> str:
@@ -449,36 +459,25 @@ class Command(BaseModel):
 
     def request_hash(self) -> str:
         """A digest of what the command asks, to tell a retry from a different request."""
-        canonical = json.dumps(
-            {
-                "op": self.op,
-                "id": str(self.id) if self.id else None,
-                "data": self.data.model_dump(mode="json"),
-                "expected_version": self.expected_version,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+        canonical = self.model_dump_json(include={"op", "id", "data", "expected_version"})
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class _Envelope(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    op: str
-    id: Ref | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
-    key: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    expected_version: int | None = Field(default=None, ge=1)
+def _command_model(op: str, body: type[Body]) -> type[Command]:
+    """The command model of one op: its `op` is that op and its `data` that op's body."""
+    model: type[Command] = create_model(
+        f"Command[{op}]",
+        __base__=Command,
+        op=(cast(Any, Literal[op]), ...),
+        data=(body, ...),
+    )
+    return model
 
-    @field_validator("op")
-    @classmethod
-    def _known_op(cls, op: str) -> str:
-        if op not in OPS:
-            near = difflib.get_close_matches(op, OPS, n=3)
-            hint = f"; did you mean {' or '.join(near)}?" if near else ""
-            raise ValueError(f"unknown op {op!r}{hint} (ops are listed in the README)")
-        return op
+
+_COMMANDS = [_command_model(op, body) for op, (body, _creates) in OPS.items()]
+_PARSER: TypeAdapter[Command] = TypeAdapter(
+    cast(Any, Annotated[Union[tuple(_COMMANDS)], Field(discriminator="op")])  # noqa: UP007
+)
 
 
 class CommandError(ValueError):
@@ -489,32 +488,44 @@ class CommandError(ValueError):
         self.errors = errors
 
 
-def _errors(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+def _errors(exc: ValidationError) -> list[tuple[str, str]]:
     out = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
+        loc = list(err["loc"])
+        if err["type"] == "union_tag_invalid":
+            given = err.get("input")
+            op = str(given.get("op", "")) if isinstance(given, dict) else ""
+            near = difflib.get_close_matches(op, OPS, n=3)
+            hint = f"; did you mean {' or '.join(near)}?" if near else ""
+            out.append(("op", f"unknown op {op!r}{hint} (ops are listed in the README)"))
+            continue
+        if err["type"] == "json_invalid":
+            out.append(("", "not JSON: " + err["msg"].removeprefix("Invalid JSON: ")))
+            continue
+        if err["type"] == "union_tag_not_found":
+            out.append(("op", "each command needs an op, such as commitment.create"))
+            continue
+        if loc and isinstance(loc[0], str) and loc[0] in OPS:
+            loc = loc[1:]  # the op's own tag, not a field
         message = err["msg"].removeprefix("Value error, ")
-        out.append((f"{prefix}{loc}" if loc else prefix.rstrip("."), message))
+        field = ".".join(str(p) for p in loc)
+        if not field and message.endswith("needs the id of the record it changes"):
+            field = "id"
+        out.append((field, message))
     return out
 
 
 def parse_command(obj: Any) -> Command:
     """Validate one command (a decoded JSON object); raises CommandError naming each field."""
     try:
-        envelope = _Envelope.model_validate(obj)
+        return _PARSER.validate_python(obj)
     except ValidationError as e:
         raise CommandError(_errors(e)) from None
-    model, creates = OPS[envelope.op]
-    if not creates and envelope.id is None:
-        raise CommandError([("id", f"{envelope.op} needs the id of the record it changes")])
+
+
+def parse_command_json(line: str | bytes) -> Command:
+    """Validate one command given as JSON text (an import line)."""
     try:
-        body = model.model_validate(envelope.data)
+        return _PARSER.validate_json(line)
     except ValidationError as e:
-        raise CommandError(_errors(e, "data.")) from None
-    return Command(
-        op=envelope.op,
-        id=envelope.id,
-        data=body,
-        key=envelope.key,
-        expected_version=envelope.expected_version,
-    )
+        raise CommandError(_errors(e)) from None

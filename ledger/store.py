@@ -106,6 +106,22 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             )
         return ids
 
+    def first_topics(self, ids: Sequence[UUID]) -> dict[UUID, str]:
+        """The topic of each existing record's first event, for the ids that exist."""
+        found: dict[UUID, str] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(ids), 500):
+                chunk = [i.hex for i in ids[start : start + 500]]
+                c.execute(
+                    f"SELECT originator_id, topic FROM {self.events_table_name} "
+                    f"WHERE originator_version=1 AND originator_id IN "
+                    f"({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                for row in c.fetchall():
+                    found[UUID(row["originator_id"])] = row["topic"]
+        return found
+
     def find_keys(self, principal: str, keys: Sequence[str]) -> dict[str, StoredKey]:
         found: dict[str, StoredKey] = {}
         with self.datastore.transaction(commit=False) as c:
@@ -192,6 +208,16 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 [(k.principal, k.key, k.request_hash, json.dumps(k.result)) for k in keys],
             )
         return ids
+
+    def first_topics(self, ids: Sequence[UUID]) -> dict[UUID, str]:
+        """The topic of each existing record's first event, for the ids that exist."""
+        statement = SQL(
+            "SELECT originator_id, topic FROM {schema}.{table} "
+            "WHERE originator_version=1 AND originator_id = ANY(%s)"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (list(ids),))
+            return {row["originator_id"]: row["topic"] for row in curs.fetchall()}
 
     def find_keys(self, principal: str, keys: Sequence[str]) -> dict[str, StoredKey]:
         statement = SQL(

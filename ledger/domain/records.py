@@ -827,6 +827,13 @@ class Demand(Record):
     def check_correction(self, field: str, value: JSON) -> None:
         if field in ("text", "made_at", "demanded_by", "addressed_to"):
             require_text(value, "value")
+            if field in ("demanded_by", "addressed_to"):
+                parties = {"demanded_by": self.demanded_by, "addressed_to": self.addressed_to}
+                parties[field] = value
+                if parties["demanded_by"] == parties["addressed_to"]:
+                    raise InvalidInput(
+                        "a demand is addressed to another actor", field="addressed_to"
+                    )
         elif field == "precision":
             require_precision(value, "value")
         elif field == "sources":
@@ -1052,7 +1059,9 @@ class Action(Record):
         }
         seen: dict[str, str] = {}
         for link, ids in targets.items():
-            for target in ids:
+            # A target named twice in one link is named once (the lists are de-duplicated
+            # below); only the same target in two different links is a contradiction.
+            for target in dict.fromkeys(ids):
                 if target in seen:
                     raise InvalidInput(
                         f"commitment {target} is named by both {seen[target]} and {link}",
@@ -1228,6 +1237,11 @@ class Inquiry(Record):
             self.check_follow_up(value, "value")
         elif field in ("question", "asked_at", "asked_by", "asked_to"):
             require_text(value, "value")
+            if field in ("asked_by", "asked_to"):
+                parties = {"asked_by": self.asked_by, "asked_to": self.asked_to}
+                parties[field] = value
+                if parties["asked_by"] == parties["asked_to"]:
+                    raise InvalidInput("an inquiry is put to another actor", field="asked_to")
         elif field == "precision":
             require_precision(value, "value")
         elif field == "sources":
