@@ -376,7 +376,7 @@ class Ledger(Application[UUID]):
         *,
         principal: str,
         progress: Callable[[str, int], None] | None = None,
-        chunk_size: int = 500,
+        chunk_size: int = 5000,
         dry_run: bool = False,
     ) -> ImportResult:
         """Apply a whole file of commands, or nothing if any of them is refused.

@@ -22,7 +22,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     SerializeAsAny,
     TypeAdapter,
     ValidationError,
@@ -44,14 +43,23 @@ def slug_id(slug: str) -> UUID:
     return uuid5(LEDGER_NAMESPACE, slug)
 
 
+_SLUG_IDS: dict[str, UUID] = {}
+
+
 def _to_id(value: Any) -> Any:
-    if isinstance(value, str) and _SLUG.match(value):
-        return slug_id(value)
+    if isinstance(value, str):
+        known = _SLUG_IDS.get(value)
+        if known is not None:
+            return known
+        if _SLUG.match(value):
+            if len(_SLUG_IDS) < 100_000:
+                _SLUG_IDS[value] = slug_id(value)
+            return slug_id(value)
     return value
 
 
 #: A record id, given as a UUID or as a slug; it serializes as the UUID's string.
-Ref = Annotated[UUID, BeforeValidator(_to_id), PlainSerializer(str, return_type=str)]
+Ref = Annotated[UUID, BeforeValidator(_to_id)]
 Topic = Annotated[str, Field(pattern=_TOPIC, max_length=80)]
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]
 ShortText = Annotated[str, Field(min_length=1, max_length=500)]

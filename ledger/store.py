@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 import psycopg
-from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.persistence import JSONTranscoder, Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from eventsourcing.utils import get_topic
@@ -50,6 +51,36 @@ class StoredKey:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+class FastJSONTranscoder(JSONTranscoder):
+    """eventsourcing's JSON transcoding, encoded and decoded with orjson.
+
+    The format is the library's: plain JSON, with registered types (the event timestamp)
+    written as `{"_type_": ..., "_data_": ...}`. Public event payloads hold only plain JSON
+    values (ids as strings), which orjson writes as the standard library would.
+    """
+
+    _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+    def encode(self, obj: Any) -> bytes:
+        return orjson.dumps(obj, default=self._encode_obj, option=self._OPTIONS)
+
+    def decode(self, data: bytes) -> Any:
+        return self._revive(orjson.loads(data))
+
+    def _revive(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            if len(value) == 2 and "_type_" in value and "_data_" in value:
+                return self._decode_obj(value)
+            return {k: self._revive(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._revive(v) for v in value]
+        return value
+
+
+def _result_json(result: dict[str, Any]) -> str:
+    return orjson.dumps(result).decode()
 
 
 def _assign_positions(records: Sequence[IdempotencyRecord], ids: Sequence[int]) -> None:
@@ -100,9 +131,10 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         keys: Sequence[IdempotencyRecord] = kwargs.get("idempotency") or ()
         if keys:
             _assign_positions(keys, ids)
+            now = _now()
             c.executemany(
                 "INSERT INTO idempotency_keys VALUES (?,?,?,?,?)",
-                [(k.principal, k.key, k.request_hash, json.dumps(k.result), _now()) for k in keys],
+                [(k.principal, k.key, k.request_hash, _result_json(k.result), now) for k in keys],
             )
         return ids
 
@@ -205,7 +237,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 ).format(
                     schema=Identifier(self.datastore.schema), table=Identifier(self.keys_table)
                 ),
-                [(k.principal, k.key, k.request_hash, json.dumps(k.result)) for k in keys],
+                [(k.principal, k.key, k.request_hash, _result_json(k.result)) for k in keys],
             )
         return ids
 
@@ -279,6 +311,7 @@ def persistence_env(store: StoreURL, *, admin: bool = False) -> dict[str, str]:
             "SQLITE_DBNAME": store.sqlite_path,
             "SQLITE_LOCK_TIMEOUT": "30",
             "APPLICATION_RECORDER_TOPIC": get_topic(recorder),
+            "TRANSCODER_TOPIC": get_topic(FastJSONTranscoder),
         }
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -292,6 +325,7 @@ def persistence_env(store: StoreURL, *, admin: bool = False) -> dict[str, str]:
         "POSTGRES_MAX_OVERFLOW": "16",
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_CONNECT_TIMEOUT": "5",
+        "TRANSCODER_TOPIC": get_topic(FastJSONTranscoder),
     }
     if not admin:
         env["APPLICATION_RECORDER_TOPIC"] = get_topic(PostgresLedgerRecorder)
