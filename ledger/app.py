@@ -258,6 +258,8 @@ class Ledger(Application[UUID]):
         with schema_lock(self.settings.store):
             super().__init__(env={**persistence_env(self.settings.store), **(env or {})})
         self.store = cast(SQLiteLedgerRecorder | PostgresLedgerRecorder, self.recorder)
+        #: Called with the last position after each write (in-process followers wake up).
+        self.listeners: list[Callable[[int], None]] = []
         self._kinds: dict[UUID, str] = {}
         self._handlers: dict[str, Callable[[Batch, Command, _Context], Record]] = {
             "actor.create": self._create_actor,
@@ -349,7 +351,9 @@ class Ledger(Application[UUID]):
                         current=current,
                     ) from None
                 continue  # Another writer changed the record first: apply again on its news.
-            return Written(record.KIND, record.id, record.version, recordings[-1].notification.id)
+            position = recordings[-1].notification.id
+            self._written(position)
+            return Written(record.KIND, record.id, record.version, position)
         raise Conflict("the record kept changing under this write; try again")
 
     def _key_records(
@@ -446,6 +450,7 @@ class Ledger(Application[UUID]):
                 ) from None
             result.applied += len(part)
             result.events += len(events)
+            self._written(self.last_position())
             if progress:
                 progress("write", len(part))
         return result
@@ -706,7 +711,13 @@ class Ledger(Application[UUID]):
             recordings = self.save(notice)
         except IntegrityError:
             return None
-        return recordings[-1].notification.id
+        position = recordings[-1].notification.id
+        self._written(position)
+        return position
+
+    def _written(self, position: int) -> None:
+        for listener in self.listeners:
+            listener(position)
 
     # -- the log, as the public sees it ---------------------------------------------------
     def public_event(self, notification: Notification) -> dict[str, Any]:

@@ -1,0 +1,193 @@
+"""Where views are stored: eventsourcing tracking recorders extended with view tables.
+
+A view is a `TrackingRecorder` subclass (SQLite or PostgreSQL) that writes its rows and its
+tracking position in one transaction, so each event counts exactly once. On SQLite the views
+live in a file of their own beside the event store (`ledger.db` -> `ledger-views.db`), so
+followers never wait on the store's write lock; on PostgreSQL they share the store's schema.
+
+SQL here is written once, with `?` placeholders, in the subset both databases share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from eventsourcing.utils import Environment
+from psycopg.sql import SQL, Identifier
+
+from ledger.config import StoreURL
+from ledger.store import persistence_env, schema_lock
+
+#: The end of time, for intervals still open.
+FOREVER = "9999-12-31"
+FOREVER_RECORDED = "9999-12-31T23:59:59.999999Z"
+
+
+class Sql:
+    """A cursor in one transaction, with dict rows and `?` placeholders on both databases."""
+
+    def __init__(self, cursor: Any, dialect: str) -> None:
+        self.cursor = cursor
+        self.dialect = dialect
+
+    def _q(self, query: str) -> str:
+        return query if self.dialect == "sqlite" else query.replace("?", "%s")
+
+    def run(self, query: str, params: Sequence[Any] = ()) -> None:
+        self.cursor.execute(self._q(query), tuple(params))
+
+    def many(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.cursor.executemany(self._q(query), [tuple(r) for r in rows])
+
+    def rows(self, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        self.cursor.execute(self._q(query), tuple(params))
+        return [dict(r) for r in self.cursor.fetchall()]
+
+    def one(self, query: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        found = self.rows(query, params)
+        return found[0] if found else None
+
+
+class ViewStore(Protocol):
+    """What followers and queries need of a view recorder, on either database."""
+
+    dialect: str
+
+    def write(self) -> Any: ...
+
+    def read(self) -> Any: ...
+
+    def track(self, sql: Sql, tracking: Tracking) -> None: ...
+
+    def max_tracking_id(self, application_name: str) -> int | None: ...
+
+    def wait(
+        self, application_name: str, notification_id: int | None, timeout: float = 1.0
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class StaleBatch(Exception):
+    """The follower was reset, or moved on in another process, while a batch was computed."""
+
+
+class _ViewTables:
+    """A view's tables: `TABLES` for both databases, plus any per database."""
+
+    TABLES: ClassVar[list[str]] = []
+    SQLITE_TABLES: ClassVar[list[str]] = []
+    POSTGRES_TABLES: ClassVar[list[str]] = []
+    dialect: ClassVar[str]
+
+    @classmethod
+    def ddl(cls) -> list[str]:
+        extra = cls.SQLITE_TABLES if cls.dialect == "sqlite" else cls.POSTGRES_TABLES
+        return [*cls.TABLES, *extra]
+
+
+class SQLiteView(_ViewTables, SQLiteTrackingRecorder):
+    dialect = "sqlite"
+
+    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *self.ddl()]
+
+    @contextmanager
+    def write(self) -> Iterator[Sql]:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("PRAGMA foreign_keys=OFF")
+            yield Sql(c, "sqlite")
+
+    @contextmanager
+    def read(self) -> Iterator[Sql]:
+        with self.datastore.transaction(commit=False) as c:
+            yield Sql(c, "sqlite")
+
+    def track(self, sql: Sql, tracking: Tracking) -> None:
+        self._insert_tracking(sql.cursor, tracking)
+
+    def check_tracking(self, sql: Sql, name: str, after: int) -> None:
+        row = sql.one("SELECT notification_id FROM tracking WHERE application_name = ?", [name])
+        if (row["notification_id"] if row else 0) != after:
+            raise StaleBatch(name)
+
+    def reset_tracking(self, sql: Sql, name: str) -> None:
+        sql.run("DELETE FROM tracking WHERE application_name = ?", [name])
+
+    def close(self) -> None:
+        self.datastore.close()
+
+
+class PostgresView(_ViewTables, PostgresTrackingRecorder):
+    dialect = "postgres"
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        # View SQL names its tables unqualified; each transaction looks in the store's schema.
+        self._search_path = SQL("SET LOCAL search_path TO {}, public").format(
+            Identifier(self.datastore.schema)
+        )
+        self.sql_create_statements.append(self._search_path)
+        self.sql_create_statements.extend(SQL(statement).format() for statement in self.ddl())
+
+    @contextmanager
+    def write(self) -> Iterator[Sql]:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._search_path)
+            yield Sql(curs, "postgres")
+
+    @contextmanager
+    def read(self) -> Iterator[Sql]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._search_path)
+            yield Sql(curs, "postgres")
+
+    def track(self, sql: Sql, tracking: Tracking) -> None:
+        self._insert_tracking(sql.cursor, tracking)
+
+    def check_tracking(self, sql: Sql, name: str, after: int) -> None:
+        # The row lock orders this batch with a concurrent rebuild's reset.
+        row = sql.one(
+            f'SELECT notification_id FROM "{self.tracking_table_name}" '
+            "WHERE application_name = ? FOR UPDATE",
+            [name],
+        )
+        if (row["notification_id"] if row else 0) != after:
+            raise StaleBatch(name)
+
+    def reset_tracking(self, sql: Sql, name: str) -> None:
+        sql.run(f'DELETE FROM "{self.tracking_table_name}" WHERE application_name = ?', [name])
+
+    def close(self) -> None:
+        self.datastore.close()
+
+
+def views_path(store: StoreURL) -> str:
+    """The SQLite file the views of a SQLite store live in."""
+    path = Path(store.sqlite_path)
+    return str(path.with_name(f"{path.stem}-views{path.suffix or '.db'}"))
+
+
+def open_view(store: StoreURL, name: str, classes: tuple[type[Any], type[Any]]) -> Any:
+    """Construct (and create the tables of) one follower's view, on the store's database."""
+    sqlite_class, postgres_class = classes
+    env = dict(persistence_env(store))
+    env.pop("APPLICATION_RECORDER_TOPIC", None)
+    if store.is_sqlite:
+        env["SQLITE_DBNAME"] = views_path(store)
+        view_class = sqlite_class
+    else:
+        view_class = postgres_class
+    with schema_lock(store):
+        factory = InfrastructureFactory[TrackingRecorder].construct(env=Environment(name, env))
+        return factory.tracking_recorder(view_class)

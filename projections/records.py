@@ -1,0 +1,624 @@
+"""The records follower: the tables behind the commitment board, scorecards, the reporters'
+follow-up queue and the claim file.
+
+It reads the log in order and keeps:
+
+- `v_records`: every record's current public state (redactions applied), its parties, status
+  and version; `v_versions` dates each version, `v_topics` indexes topics;
+- `v_statuses`: every status change of every record with its world date and recording time,
+  so any record's status "as of a world date, as known at a ledger time" is one lookup;
+- `v_board`: commitments as bitemporal segments (see `timeline_math`), with `v_cstate` the
+  facts each commitment's segments are computed from;
+- `v_evidence` (the claim file) and `v_notices` (what the deadline watcher has noticed).
+
+Events are applied in batches: rows and the tracking position of the batch's last event are
+committed in one transaction, so each event counts exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from ledger.app import EVENT_TYPES
+from ledger.clock import local_date
+from projections.db import FOREVER_RECORDED, PostgresView, Sql, SQLiteView
+from projections.timeline_math import FOREVER, Segment, new_state, segments
+
+REDACTED = "[redacted]"
+
+_TABLES = [
+    "CREATE TABLE IF NOT EXISTS v_records (id TEXT PRIMARY KEY, kind TEXT NOT NULL, "
+    "made_on TEXT, precision TEXT, recorded_at TEXT NOT NULL, position BIGINT NOT NULL, "
+    "party TEXT, subject TEXT, title TEXT, data TEXT NOT NULL, status TEXT, "
+    "status_on TEXT, version BIGINT NOT NULL, retracted_at TEXT)",
+    "CREATE INDEX IF NOT EXISTS v_records_kind ON v_records (kind, made_on, id)",
+    "CREATE INDEX IF NOT EXISTS v_records_party ON v_records (party, kind)",
+    "CREATE INDEX IF NOT EXISTS v_records_subject ON v_records (subject, kind)",
+    "CREATE TABLE IF NOT EXISTS v_versions (record_id TEXT NOT NULL, version BIGINT NOT NULL, "
+    "recorded_at TEXT NOT NULL, PRIMARY KEY (record_id, version))",
+    "CREATE TABLE IF NOT EXISTS v_statuses (record_id TEXT NOT NULL, position BIGINT NOT NULL, "
+    "kind TEXT NOT NULL, occurred_on TEXT NOT NULL, precision TEXT, recorded_at TEXT NOT NULL, "
+    "status TEXT NOT NULL, detail TEXT NOT NULL, PRIMARY KEY (record_id, position))",
+    "CREATE INDEX IF NOT EXISTS v_statuses_at ON v_statuses (record_id, occurred_on, position)",
+    "CREATE TABLE IF NOT EXISTS v_topics (topic TEXT NOT NULL, record_id TEXT NOT NULL, "
+    "kind TEXT NOT NULL, PRIMARY KEY (topic, record_id))",
+    "CREATE INDEX IF NOT EXISTS v_topics_record ON v_topics (record_id)",
+    "CREATE TABLE IF NOT EXISTS v_board (cid TEXT NOT NULL, world_from TEXT NOT NULL, "
+    "rec_from TEXT NOT NULL, world_to TEXT NOT NULL, rec_to TEXT NOT NULL, "
+    "status TEXT NOT NULL, status_since TEXT NOT NULL, due_on TEXT, due_precision TEXT, "
+    "due_text TEXT, due_basis TEXT, due_key TEXT NOT NULL, original_due_on TEXT, "
+    "kind TEXT NOT NULL, made_by TEXT NOT NULL, assignee TEXT, "
+    "made_on TEXT NOT NULL, retracted INTEGER NOT NULL, last_reason TEXT, "
+    "last_sources TEXT NOT NULL, PRIMARY KEY (cid, world_from, rec_from))",
+    # Board pages are read in (due_key, cid) order: each filter has an index in that order.
+    "CREATE INDEX IF NOT EXISTS v_board_order ON v_board (rec_to, due_key, cid)",
+    "CREATE INDEX IF NOT EXISTS v_board_status ON v_board (status, rec_to, due_key, cid)",
+    "CREATE INDEX IF NOT EXISTS v_board_made_by ON v_board (made_by, rec_to, due_key, cid)",
+    "CREATE INDEX IF NOT EXISTS v_board_assignee ON v_board (assignee, rec_to, due_key, cid)",
+    "CREATE INDEX IF NOT EXISTS v_board_known ON v_board (due_key, cid)",
+    "CREATE TABLE IF NOT EXISTS v_cstate (cid TEXT PRIMARY KEY, state TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS v_evidence (claim_id TEXT NOT NULL, position BIGINT NOT NULL, "
+    "recorded_at TEXT NOT NULL, stance TEXT NOT NULL, confidence TEXT NOT NULL, note TEXT, "
+    "sources TEXT NOT NULL, incident TEXT, action TEXT, PRIMARY KEY (claim_id, position))",
+    "CREATE TABLE IF NOT EXISTS v_notices (record_id TEXT NOT NULL, kind TEXT NOT NULL, "
+    "on_date TEXT NOT NULL, position BIGINT NOT NULL, recorded_at TEXT NOT NULL, "
+    "PRIMARY KEY (record_id, kind, on_date))",
+]
+#: Every table of this follower, for rebuilds and comparisons.
+RECORD_TABLES = (
+    "v_records",
+    "v_versions",
+    "v_statuses",
+    "v_topics",
+    "v_board",
+    "v_cstate",
+    "v_evidence",
+    "v_notices",
+)
+
+
+class SQLiteRecordsView(SQLiteView):
+    TABLES: ClassVar = _TABLES
+
+
+class PostgresRecordsView(PostgresView):
+    TABLES: ClassVar = _TABLES
+
+
+def recorded_key(moment: datetime) -> str:
+    """A recording time as text that sorts as time does (UTC, fixed width)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _day(value: str | None) -> str | None:
+    return value[:10] if value else None
+
+
+_WORLD = ("made_at", "occurred_at", "asked_at", "published_at")
+_PARTY = ("made_by", "demanded_by", "asked_by", "actor")
+_SUBJECT = ("assignee", "addressed_to", "asked_to")
+_TITLE = ("name", "summary", "text", "question", "description", "title", "url")
+_BASE = frozenset(
+    {"originator_id", "originator_version", "timestamp", "originator_topic", "recorded_by"}
+)
+
+
+def _title(data: dict[str, Any]) -> str | None:
+    for field in _TITLE:
+        value = data.get(field)
+        if isinstance(value, str) and value:
+            return value[:300]
+    return None
+
+
+class Unit:
+    """One batch's working set: rows read once, changed in memory, written at the end."""
+
+    def __init__(self, sql: Sql, timezone: str) -> None:
+        self.sql = sql
+        self.timezone = timezone
+        self.records: dict[str, dict[str, Any]] = {}
+        self.dirty: set[str] = set()
+        self.states: dict[str, dict[str, Any]] = {}
+        self.dirty_states: set[str] = set()
+        self.current: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self.board: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.board_gone: set[tuple[str, str, str]] = set()
+        self.inserts: dict[str, list[tuple[Any, ...]]] = {}
+        self.topic_deletes: list[str] = []
+
+    # -- loading -------------------------------------------------------------------------
+    def prefetch(self, ids: Iterable[str]) -> None:
+        wanted = [i for i in dict.fromkeys(ids) if i not in self.records]
+        for start in range(0, len(wanted), 400):
+            chunk = wanted[start : start + 400]
+            marks = ",".join("?" * len(chunk))
+            for row in self.sql.rows(f"SELECT * FROM v_records WHERE id IN ({marks})", chunk):
+                row["data"] = json.loads(row["data"])
+                self.records[row["id"]] = row
+            for row in self.sql.rows(f"SELECT * FROM v_cstate WHERE cid IN ({marks})", chunk):
+                self.states[row["cid"]] = json.loads(row["state"])
+                self.current.setdefault(row["cid"], {})
+            for row in self.sql.rows(
+                f"SELECT * FROM v_board WHERE rec_to = ? AND cid IN ({marks})",
+                [FOREVER_RECORDED, *chunk],
+            ):
+                self.current.setdefault(row["cid"], {})[(row["world_from"], row["rec_from"])] = row
+
+    def record(self, record_id: str) -> dict[str, Any] | None:
+        if record_id not in self.records:
+            self.prefetch([record_id])
+        return self.records.get(record_id)
+
+    def add(self, table: str, row: tuple[Any, ...]) -> None:
+        self.inserts.setdefault(table, []).append(row)
+
+    # -- commitments ---------------------------------------------------------------------
+    def retime(self, cid: str, recorded: str) -> None:
+        """Recompute a commitment's segments after a fact recorded at `recorded`."""
+        state = self.states[cid]
+        self.dirty_states.add(cid)
+        wanted = {s.key(): s for s in segments(state)}
+        current = self.current.setdefault(cid, {})
+        kept: dict[tuple[Any, ...], tuple[str, str]] = {}
+        for place, row in list(current.items()):
+            key = _row_key(row)
+            if key in wanted and key not in kept:
+                kept[key] = place
+                continue
+            # This segment is no longer true from `recorded` on.
+            del current[place]
+            full = (cid, row["world_from"], row["rec_from"])
+            if row["rec_from"] >= recorded:
+                self.board.pop(full, None)
+                self.board_gone.add(full)
+            else:
+                closed = dict(row, rec_to=recorded)
+                self.board[full] = closed
+        for key, segment in wanted.items():
+            if key in kept:
+                continue
+            row = _segment_row(cid, segment, recorded)
+            current[(segment.world_from, recorded)] = row
+            full = (cid, segment.world_from, recorded)
+            self.board_gone.discard(full)
+            self.board[full] = row
+
+    # -- writing -------------------------------------------------------------------------
+    def flush(self) -> None:
+        sql = self.sql
+        for record_id in self.dirty:
+            row = self.records[record_id]
+            sql.run(
+                "INSERT INTO v_records (id, kind, made_on, precision, recorded_at, position, "
+                "party, subject, title, data, status, status_on, version, retracted_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+                "kind=excluded.kind, made_on=excluded.made_on, precision=excluded.precision, "
+                "party=excluded.party, subject=excluded.subject, title=excluded.title, "
+                "data=excluded.data, status=excluded.status, status_on=excluded.status_on, "
+                "version=excluded.version, retracted_at=excluded.retracted_at",
+                [
+                    row["id"],
+                    row["kind"],
+                    row["made_on"],
+                    row["precision"],
+                    row["recorded_at"],
+                    row["position"],
+                    row["party"],
+                    row["subject"],
+                    row["title"],
+                    json.dumps(row["data"], ensure_ascii=False),
+                    row["status"],
+                    row["status_on"],
+                    row["version"],
+                    row["retracted_at"],
+                ],
+            )
+        sql.many(
+            "INSERT INTO v_cstate (cid, state) VALUES (?, ?) "
+            "ON CONFLICT (cid) DO UPDATE SET state = excluded.state",
+            [(cid, json.dumps(self.states[cid])) for cid in self.dirty_states],
+        )
+        for full in self.board_gone:
+            sql.run("DELETE FROM v_board WHERE cid=? AND world_from=? AND rec_from=?", full)
+        sql.many(
+            "INSERT INTO v_board (cid, world_from, rec_from, world_to, rec_to, status, "
+            "status_since, due_on, due_precision, due_text, due_basis, due_key, original_due_on, "
+            "kind, made_by, assignee, made_on, retracted, last_reason, last_sources) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (cid, world_from, rec_from) DO UPDATE SET rec_to = excluded.rec_to",
+            [tuple(row[c] for c in _BOARD_COLUMNS) for row in self.board.values()],
+        )
+        for record_id in self.topic_deletes:
+            sql.run("DELETE FROM v_topics WHERE record_id=?", [record_id])
+        statements = {
+            "v_versions": "INSERT INTO v_versions VALUES (?,?,?) ON CONFLICT DO NOTHING",
+            "v_statuses": "INSERT INTO v_statuses VALUES (?,?,?,?,?,?,?,?)",
+            "v_topics": "INSERT INTO v_topics VALUES (?,?,?) ON CONFLICT DO NOTHING",
+            "v_evidence": "INSERT INTO v_evidence VALUES (?,?,?,?,?,?,?,?,?)",
+            "v_notices": "INSERT INTO v_notices VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+        }
+        for table, statement in statements.items():
+            sql.many(statement, self.inserts.get(table, []))
+
+
+_BOARD_COLUMNS = (
+    "cid",
+    "world_from",
+    "rec_from",
+    "world_to",
+    "rec_to",
+    "status",
+    "status_since",
+    "due_on",
+    "due_precision",
+    "due_text",
+    "due_basis",
+    "due_key",
+    "original_due_on",
+    "kind",
+    "made_by",
+    "assignee",
+    "made_on",
+    "retracted",
+    "last_reason",
+    "last_sources",
+)
+
+
+def _segment_row(cid: str, s: Segment, recorded: str) -> dict[str, Any]:
+    return {
+        "cid": cid,
+        "world_from": s.world_from,
+        "rec_from": recorded,
+        "world_to": s.world_to,
+        "rec_to": FOREVER_RECORDED,
+        "status": s.status,
+        "status_since": s.status_since,
+        "due_on": s.due_on,
+        "due_precision": s.due_precision,
+        "due_text": s.due_text,
+        "due_basis": s.due_basis,
+        "due_key": s.due_on or FOREVER,
+        "original_due_on": s.original_due_on,
+        "kind": s.kind,
+        "made_by": s.made_by,
+        "assignee": s.assignee,
+        "made_on": s.made_on,
+        "retracted": 1 if s.retracted else 0,
+        "last_reason": s.last_reason,
+        "last_sources": json.dumps(list(s.last_sources)),
+    }
+
+
+def _row_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        row["world_from"],
+        row["world_to"],
+        row["status"],
+        row["status_since"],
+        row["due_on"],
+        row["due_precision"],
+        row["due_text"],
+        row["due_basis"],
+        row["original_due_on"],
+        row["kind"],
+        row["made_by"],
+        row["assignee"],
+        row["made_on"],
+        bool(row["retracted"]),
+        row["last_reason"],
+        tuple(json.loads(row["last_sources"])),
+    )
+
+
+Handler = Callable[["RecordsProjection", Unit, Any, int, str], None]
+
+
+class RecordsProjection(Projection[Any]):
+    """Keeps the records tables; `process_batch` is the fast path the runner uses."""
+
+    name = "records"
+
+    def __init__(self, view: Any, timezone: str = "UTC") -> None:
+        super().__init__(view)
+        self.timezone = timezone
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.process_batch([(domain_event, tracking.notification_id)], tracking, after=None)
+
+    def process_batch(
+        self, events: Sequence[tuple[Any, int]], tracking: Tracking, *, after: int | None
+    ) -> None:
+        """Apply events (with their positions) and record `tracking`, in one transaction.
+        With `after`, the batch is refused (StaleBatch) unless the follower is still there."""
+        with self.view.write() as sql:
+            if after is not None:
+                self.view.check_tracking(sql, tracking.application_name, after)
+            unit = Unit(sql, self.timezone)
+            unit.prefetch(
+                str(
+                    getattr(e, "commitment", None) or getattr(e, "inquiry", None) or e.originator_id
+                )
+                for e, _ in events
+            )
+            for event, position in events:
+                handler = _HANDLERS.get(EVENT_TYPES.get(type(event), ""))
+                if handler is not None:
+                    handler(self, unit, event, position, recorded_key(event.timestamp))
+            unit.flush()
+            self.view.track(sql, tracking)
+
+    # -- helpers -------------------------------------------------------------------------
+    def local_day(self, event: Any) -> str:
+        return local_date(event.timestamp, self.timezone).isoformat()
+
+
+def _fields(event: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(event).items() if k not in _BASE}
+
+
+def _bump(unit: Unit, row: dict[str, Any], event: Any, recorded: str) -> None:
+    row["version"] = event.originator_version
+    unit.dirty.add(row["id"])
+    unit.add("v_versions", (row["id"], event.originator_version, recorded))
+
+
+def on_created(p: RecordsProjection, unit: Unit, event: Any, position: int, recorded: str) -> None:
+    kind = EVENT_TYPES[type(event)].split(".")[0]
+    data = _fields(event)
+    record_id = str(event.originator_id)
+    world: str | None = next((data[f] for f in _WORLD if data.get(f)), None)
+    made_on: str = _day(world) or p.local_day(event)
+    row: dict[str, Any] = {
+        "id": record_id,
+        "kind": kind,
+        "made_on": made_on,
+        "precision": data.get("precision", "day") if world else "day",
+        "recorded_at": recorded,
+        "position": position,
+        "party": next((data[f] for f in _PARTY if data.get(f)), None),
+        "subject": next((data[f] for f in _SUBJECT if data.get(f)), None),
+        "title": _title(data),
+        "data": {**data, "redacted": {}},
+        "status": None,
+        "status_on": None,
+        "version": 0,
+        "retracted_at": None,
+    }
+    initial = {
+        "commitment": "open",
+        "claim": "unassessed",
+        "demand": "pending",
+        "incident": data.get("review_status"),
+        "inquiry": "awaiting",
+    }.get(kind)
+    if initial:
+        row["status"], row["status_on"] = initial, row["made_on"]
+    unit.records[record_id] = row
+    _bump(unit, row, event, recorded)
+    for topic in data.get("topics", []):
+        unit.add("v_topics", (topic, record_id, kind))
+    if kind == "incident" and initial != "reported":
+        _status_row(unit, row, position, made_on, row["precision"], recorded, initial, {})
+    if kind == "commitment":
+        unit.states[record_id] = new_state(
+            kind=data["kind"],
+            made_by=data["made_by"],
+            assignee=data["assignee"],
+            made_on=made_on,
+            due=data["due"],
+        )
+        unit.retime(record_id, recorded)
+
+
+def _status_row(
+    unit: Unit,
+    row: dict[str, Any],
+    position: int,
+    on: str,
+    precision: str | None,
+    recorded: str,
+    status: str | None,
+    detail: dict[str, Any],
+) -> None:
+    unit.add(
+        "v_statuses",
+        (
+            row["id"],
+            position,
+            row["kind"],
+            on,
+            precision,
+            recorded,
+            status,
+            json.dumps(detail, ensure_ascii=False),
+        ),
+    )
+    if row["status_on"] is None or on >= row["status_on"]:
+        row["status"], row["status_on"] = status, on
+
+
+def on_status(p: RecordsProjection, unit: Unit, event: Any, position: int, recorded: str) -> None:
+    """A commitment's status change, a demand's or inquiry's response, an incident review."""
+    row = unit.record(str(event.originator_id))
+    if row is None:
+        return
+    data = _fields(event)
+    on = _day(data["occurred_at"]) or p.local_day(event)
+    detail = {k: v for k, v in data.items() if k not in ("status", "occurred_at", "precision")}
+    _status_row(unit, row, position, on, data.get("precision"), recorded, data["status"], detail)
+    _bump(unit, row, event, recorded)
+    if row["kind"] == "commitment":
+        unit.states[row["id"]]["changes"].append(
+            {
+                "position": position,
+                "on": on,
+                "status": data["status"],
+                "reason": data.get("reason"),
+                "sources": data.get("sources", []),
+            }
+        )
+        unit.retime(row["id"], recorded)
+
+
+def on_assessed(p: RecordsProjection, unit: Unit, event: Any, position: int, recorded: str) -> None:
+    row = unit.record(str(event.originator_id))
+    if row is None:
+        return
+    detail = {"rationale": event.rationale, "sources": list(event.sources)}
+    _status_row(unit, row, position, p.local_day(event), "day", recorded, event.verdict, detail)
+    _bump(unit, row, event, recorded)
+
+
+def on_evidence(p: RecordsProjection, unit: Unit, event: Any, position: int, recorded: str) -> None:
+    row = unit.record(str(event.originator_id))
+    if row is None:
+        return
+    unit.add(
+        "v_evidence",
+        (
+            row["id"],
+            position,
+            recorded,
+            event.stance,
+            event.confidence,
+            event.note,
+            json.dumps(list(event.sources)),
+            event.incident,
+            event.action,
+        ),
+    )
+    _bump(unit, row, event, recorded)
+
+
+def on_extended(p: RecordsProjection, unit: Unit, event: Any, position: int, recorded: str) -> None:
+    row = unit.record(str(event.originator_id))
+    if row is None:
+        return
+    row["data"]["due"] = dict(event.due)
+    _bump(unit, row, event, recorded)
+    unit.states[row["id"]]["extensions"].append(
+        {
+            "position": position,
+            "on": p.local_day(event),
+            "due": dict(event.due),
+            "reason": event.reason,
+            "sources": list(event.sources),
+        }
+    )
+    unit.retime(row["id"], recorded)
+
+
+def on_title(p: RecordsProjection, unit: Unit, event: Any, position: int, recorded: str) -> None:
+    row = unit.record(str(event.originator_id))
+    if row is None:
+        return
+    if "title" not in row["data"]["redacted"]:
+        row["data"]["title"] = event.title
+    _bump(unit, row, event, recorded)
+
+
+def on_corrected(
+    p: RecordsProjection, unit: Unit, event: Any, position: int, recorded: str
+) -> None:
+    row = unit.record(str(event.originator_id))
+    if row is None:
+        return
+    field, value = event.field, event.new
+    data = row["data"]
+    if field not in data["redacted"]:
+        data[field] = value
+    if field in _WORLD:
+        row["made_on"] = _day(value)
+    if field == "precision":
+        row["precision"] = value
+    if field in _PARTY:
+        row["party"] = value
+    if field in _SUBJECT:
+        row["subject"] = value
+    if field == "topics":
+        unit.topic_deletes.append(row["id"])
+        for topic in value:
+            unit.add("v_topics", (topic, row["id"], row["kind"]))
+    row["title"] = _title(data)
+    _bump(unit, row, event, recorded)
+    state = unit.states.get(row["id"])
+    if state is not None and field in ("kind", "made_by", "assignee", "made_at", "due"):
+        key = "made_on" if field == "made_at" else field
+        state[key] = _day(value) if field == "made_at" else value
+        unit.retime(row["id"], recorded)
+
+
+def on_retracted(
+    p: RecordsProjection, unit: Unit, event: Any, position: int, recorded: str
+) -> None:
+    row = unit.record(str(event.originator_id))
+    if row is None:
+        return
+    row["retracted_at"] = recorded
+    _bump(unit, row, event, recorded)
+    state = unit.states.get(row["id"])
+    if state is not None:
+        state["retracted"] = True
+        unit.retime(row["id"], recorded)
+
+
+def on_redacted(p: RecordsProjection, unit: Unit, event: Any, position: int, recorded: str) -> None:
+    row = unit.record(str(event.originator_id))
+    if row is None:
+        return
+    for field in event.fields:
+        row["data"][field] = REDACTED
+        row["data"]["redacted"][field] = event.reason
+    row["title"] = _title(row["data"])
+    _bump(unit, row, event, recorded)
+
+
+def on_deadline_passed(
+    p: RecordsProjection, unit: Unit, event: Any, position: int, recorded: str
+) -> None:
+    unit.add("v_notices", (event.commitment, "deadline", event.due_on, position, recorded))
+
+
+def on_inquiry_overdue(
+    p: RecordsProjection, unit: Unit, event: Any, position: int, recorded: str
+) -> None:
+    unit.add("v_notices", (event.inquiry, "inquiry", event.follow_up_on, position, recorded))
+
+
+def _handlers() -> dict[str, Handler]:
+    table: dict[str, Handler] = {
+        "commitment.status_changed": on_status,
+        "commitment.deadline_extended": on_extended,
+        "commitment.deadline_passed": on_deadline_passed,
+        "claim.evidence_added": on_evidence,
+        "claim.assessed": on_assessed,
+        "demand.responded": on_status,
+        "incident.reviewed": on_status,
+        "inquiry.responded": on_status,
+        "inquiry.overdue": on_inquiry_overdue,
+        "actor.title_changed": on_title,
+    }
+    for wire in EVENT_TYPES.values():
+        what = wire.split(".")[1]
+        if what in ("registered", "made", "reported", "recorded", "opened"):
+            table[wire] = on_created
+        elif what == "corrected":
+            table[wire] = on_corrected
+        elif what == "retracted":
+            table[wire] = on_retracted
+        elif what == "redacted":
+            table[wire] = on_redacted
+    return table
+
+
+_HANDLERS = _handlers()

@@ -1,0 +1,288 @@
+"""Running the followers: in-process (what `make serve` uses) or as `ledger worker`.
+
+Each follower reads the log from its own tracking position, a batch at a time, and commits
+its rows with the tracking of the batch's last event (exactly once). Followers at the same
+position share one read and decode of the log. One process holds each follower at a time:
+on PostgreSQL by an advisory lock on a connection of its own, on SQLite by a lock on a file
+beside the views; a process that dies releases its locks, and another takes over within a
+poll interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import Tracking
+
+from ledger.app import Ledger
+from ledger.clock import Clock, SystemClock
+from ledger.config import Settings, StoreURL
+from ledger.store import pg_conninfo
+from projections.db import StaleBatch, open_view, views_path
+from projections.queries import Views
+from projections.records import (
+    RECORD_TABLES,
+    PostgresRecordsView,
+    RecordsProjection,
+    SQLiteRecordsView,
+)
+from projections.timeline import (
+    TIMELINE_TABLES,
+    PostgresTimelineView,
+    SQLiteTimelineView,
+    TimelineProjection,
+)
+
+log = logging.getLogger("ledger.followers")
+
+
+@dataclass(frozen=True)
+class FollowerSpec:
+    name: str
+    projection: type[Any]
+    views: tuple[type[Any], type[Any]]
+    tables: tuple[str, ...]
+
+
+FOLLOWERS: dict[str, FollowerSpec] = {
+    "records": FollowerSpec(
+        "records", RecordsProjection, (SQLiteRecordsView, PostgresRecordsView), RECORD_TABLES
+    ),
+    "timeline": FollowerSpec(
+        "timeline",
+        TimelineProjection,
+        (SQLiteTimelineView, PostgresTimelineView),
+        TIMELINE_TABLES,
+    ),
+}
+
+
+class Followers:
+    """A store's views: where they live, how they are fed, and the queries over them."""
+
+    def __init__(
+        self, ledger: Ledger, *, clock: Clock | None = None, names: tuple[str, ...] = ()
+    ) -> None:
+        self.ledger = ledger
+        self.settings: Settings = ledger.settings
+        self.store: StoreURL = self.settings.store
+        self.names = names or tuple(FOLLOWERS)
+        self.views = {n: open_view(self.store, n, FOLLOWERS[n].views) for n in FOLLOWERS}
+        self.projections = {
+            n: FOLLOWERS[n].projection(self.views[n], self.settings.timezone) for n in FOLLOWERS
+        }
+        self.queries = Views(
+            self.views["records"],
+            self.views["timeline"],
+            timezone=self.settings.timezone,
+            clock=clock or ledger.clock,
+        )
+
+    def close(self) -> None:
+        for view in self.views.values():
+            view.close()
+
+    def position(self, name: str) -> int:
+        return int(self.views[name].max_tracking_id(name) or 0)
+
+    def lag(self) -> dict[str, int]:
+        head = self.ledger.last_position()
+        return {name: max(0, head - self.position(name)) for name in self.names}
+
+    def catch_up(
+        self,
+        names: tuple[str, ...] | None = None,
+        *,
+        batch: int = 1000,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Feed the named followers until they reach the head of the log (or `limit` events);
+        returns how many events were processed. Followers at one position share each read."""
+        names = names or self.names
+        done = 0
+        while not (stop and stop.is_set()):
+            positions = {name: self.position(name) for name in names}
+            start = min(positions.values())
+            size = batch if limit is None else min(batch, limit - done)
+            if size <= 0:
+                break
+            notifications = self.ledger.store.select_notifications(
+                start=start, limit=size, inclusive_of_start=False
+            )
+            if not notifications:
+                break
+            events = [(self.ledger.mapper.to_domain_event(n), n.id) for n in notifications]
+            last = notifications[-1].id
+            for name, position in positions.items():
+                mine = [(e, p) for e, p in events if p > position]
+                if mine:
+                    self._commit(name, mine, position, last)
+            done += len(notifications)
+            if progress:
+                progress(len(notifications))
+        return done
+
+    def _commit(self, name: str, events: list[tuple[Any, int]], after: int, last: int) -> None:
+        projection = self.projections[name]
+        try:
+            projection.process_batch(events, Tracking(name, last), after=after)
+        except StaleBatch:
+            log.info("follower %s moved on meanwhile; reading again", name)
+
+    def rebuild(self, name: str) -> None:
+        """Empty a follower's tables and tracking in one transaction; whoever holds the
+        follower then replays the log into it from the start."""
+        spec = FOLLOWERS[name]
+        view = self.views[name]
+        with view.write() as sql:
+            view.reset_tracking(sql, name)
+            for table in spec.tables:
+                sql.run(f"DELETE FROM {table}")
+
+    def snapshot(self, name: str) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of a follower's tables, sorted: to compare a rebuild with the original."""
+        out = {}
+        with self.views[name].read() as sql:
+            for table in FOLLOWERS[name].tables:
+                columns = "record_id, kind, body" if table == "t_search" else "*"
+                rows = sql.rows(f"SELECT {columns} FROM {table}")
+                out[table] = sorted(tuple(str(v) for v in r.values()) for r in rows)
+        return out
+
+
+# -- holding a follower ----------------------------------------------------------------
+class FollowerLock:
+    """Exclusive hold of one follower by one process, released when the process dies."""
+
+    def __init__(self, store: StoreURL, name: str) -> None:
+        self.store = store
+        self.name = name
+        self._conn: psycopg.Connection[Any] | None = None
+        self._file: Any = None
+
+    def try_acquire(self) -> bool:
+        if self.held:
+            return True
+        if self.store.is_sqlite:
+            path = Path(views_path(self.store) + f".{self.name}.lock")
+            handle = path.open("a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                return False
+            self._file = handle
+            return True
+        conn = psycopg.connect(pg_conninfo(self.store), autocommit=True)
+        key = int.from_bytes(
+            hashlib.sha256(f"{self.store.pg_schema}/{self.name}".encode()).digest()[:8],
+            "big",
+            signed=True,
+        )
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        if row and row[0]:
+            self._conn = conn
+            return True
+        conn.close()
+        return False
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None or self._file is not None
+
+    def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._file, fcntl.LOCK_UN)
+                self._file.close()
+            self._file = None
+
+
+class Runner:
+    """Feeds followers in a background thread, and runs periodic jobs (the deadline watcher)
+    beside them. `start()`/`stop()`, or use as a context manager."""
+
+    def __init__(
+        self,
+        followers: Followers,
+        *,
+        poll: float = 0.2,
+        jobs: list[tuple[float, Callable[[], Any]]] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.followers = followers
+        self.poll = poll
+        self.jobs = jobs or []
+        self.clock = clock or SystemClock()
+        self.locks = {n: FollowerLock(followers.store, n) for n in followers.names}
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="followers", daemon=True)
+        followers.ledger.listeners.append(lambda _position: self.wake.set())
+
+    def start(self) -> Runner:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        self.wake.set()
+        self._thread.join(timeout)
+        for lock in self.locks.values():
+            lock.release()
+
+    def __enter__(self) -> Runner:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def held(self) -> tuple[str, ...]:
+        return tuple(n for n, lock in self.locks.items() if lock.held)
+
+    def _run(self) -> None:
+        next_run = [0.0 for _ in self.jobs]
+        import time
+
+        while not self.stopping.is_set():
+            try:
+                held = tuple(n for n, lock in self.locks.items() if lock.try_acquire())
+                worked = self.followers.catch_up(held, stop=self.stopping) if held else 0
+                now = time.monotonic()
+                for i, (every, job) in enumerate(self.jobs):
+                    if now >= next_run[i]:
+                        next_run[i] = now + every
+                        job()
+            except Exception as e:  # keep following; the error is logged and kept
+                self.error = e
+                log.exception("follower runner error")
+                worked = 0
+            if not worked:
+                self.wake.wait(self.poll)
+                self.wake.clear()
+
+
+@contextlib.contextmanager
+def running(followers: Followers, **kwargs: Any) -> Iterator[Runner]:
+    runner = Runner(followers, **kwargs).start()
+    try:
+        yield runner
+    finally:
+        runner.stop()

@@ -1,0 +1,290 @@
+"""The timeline follower: everything about a topic or an actor in world order, with sources,
+and full-text search over texts, quotes and summaries (SQLite FTS5, PostgreSQL tsvector).
+
+Retracted records leave both (as of when the ledger learned of the retraction); redacted
+fields are taken out of entries and of the search index.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from ledger.app import EVENT_TYPES
+from ledger.clock import local_date
+from projections.db import PostgresView, Sql, SQLiteView
+from projections.records import REDACTED, recorded_key
+
+_TABLES = [
+    "CREATE TABLE IF NOT EXISTS t_records (record_id TEXT PRIMARY KEY, kind TEXT NOT NULL, "
+    "recorded_at TEXT NOT NULL, keys TEXT NOT NULL, parts TEXT NOT NULL, title TEXT, "
+    "retracted_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS t_entries (position BIGINT PRIMARY KEY, world_on TEXT NOT NULL, "
+    "precision TEXT, recorded_at TEXT NOT NULL, record_id TEXT NOT NULL, kind TEXT NOT NULL, "
+    "type TEXT NOT NULL, summary TEXT, sources TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS t_entries_record ON t_entries (record_id)",
+    "CREATE TABLE IF NOT EXISTS t_keys (key TEXT NOT NULL, world_on TEXT NOT NULL, "
+    "position BIGINT NOT NULL, PRIMARY KEY (key, world_on, position))",
+]
+TIMELINE_TABLES = ("t_records", "t_entries", "t_keys", "t_search")
+
+
+class SQLiteTimelineView(SQLiteView):
+    TABLES: ClassVar = _TABLES
+    SQLITE_TABLES: ClassVar = [
+        "CREATE VIRTUAL TABLE IF NOT EXISTS t_search USING fts5("
+        "record_id UNINDEXED, kind UNINDEXED, body, tokenize='porter unicode61')"
+    ]
+
+
+class PostgresTimelineView(PostgresView):
+    TABLES: ClassVar = _TABLES
+    POSTGRES_TABLES: ClassVar = [
+        "CREATE TABLE IF NOT EXISTS t_search (record_id TEXT PRIMARY KEY, kind TEXT NOT NULL, "
+        "body TEXT NOT NULL, tsv tsvector GENERATED ALWAYS AS "
+        "(to_tsvector('english', body)) STORED)",
+        "CREATE INDEX IF NOT EXISTS t_search_tsv ON t_search USING GIN (tsv)",
+    ]
+
+
+_BASE = frozenset(
+    {"originator_id", "originator_version", "timestamp", "originator_topic", "recorded_by"}
+)
+_WORLD = ("occurred_at", "made_at", "asked_at", "published_at", "valid_from")
+_ACTOR_FIELDS = (
+    "made_by",
+    "assignee",
+    "demanded_by",
+    "addressed_to",
+    "asked_by",
+    "asked_to",
+    "actor",
+)
+#: Fields whose text is searchable, in the order they make a record's title.
+_TEXT_FIELDS = (
+    "name",
+    "summary",
+    "text",
+    "question",
+    "description",
+    "title",
+    "place",
+    "details",
+    "aliases",
+    "excerpts",
+    "url",
+)
+_CREATED = ("registered", "made", "reported", "recorded", "opened")
+_TITLE_FIELDS = ("name", "summary", "text", "question", "description", "title", "url")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _title(parts: dict[str, str]) -> str | None:
+    for name in _TITLE_FIELDS:
+        if parts.get(name):
+            return parts[name][:300]
+    return None
+
+
+def _summary(wire: str, data: dict[str, Any], title: str | None) -> str:
+    what = wire.split(".", 1)[1]
+    pieces: dict[str, str] = {
+        "status_changed": f"status: {data.get('status')}; {data.get('reason') or ''}",
+        "responded": (
+            f"response: {data.get('status')}; {data.get('note') or data.get('text') or ''}"
+        ),
+        "reviewed": f"review: {data.get('status')}; {data.get('note') or ''}",
+        "assessed": f"assessed {data.get('verdict')}: {data.get('rationale') or ''}",
+        "evidence_added": f"evidence ({data.get('stance')}): {data.get('note') or ''}",
+        "deadline_extended": (
+            f"deadline moved to {(data.get('due') or {}).get('on')}: {data.get('reason') or ''}"
+        ),
+        "title_changed": f"title: {data.get('title')}",
+        "corrected": f"corrected {data.get('field')}: {data.get('reason') or ''}",
+        "retracted": f"retracted: {data.get('reason') or ''}",
+        "redacted": f"redacted {', '.join(data.get('fields', []))}: {data.get('reason') or ''}",
+        "deadline_passed": (
+            f"deadline {data.get('due_on')} passed unresolved ({data.get('status')})"
+        ),
+        "overdue": f"no answer by {data.get('follow_up_on')} ({data.get('status')})",
+    }
+    return pieces.get(what, title or "").strip().rstrip(";").strip()
+
+
+class TimelineProjection(Projection[Any]):
+    name = "timeline"
+
+    def __init__(self, view: Any, timezone: str = "UTC") -> None:
+        super().__init__(view)
+        self.timezone = timezone
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.process_batch([(domain_event, tracking.notification_id)], tracking, after=None)
+
+    def process_batch(
+        self, events: Sequence[tuple[Any, int]], tracking: Tracking, *, after: int | None
+    ) -> None:
+        with self.view.write() as sql:
+            if after is not None:
+                self.view.check_tracking(sql, tracking.application_name, after)
+            records: dict[str, dict[str, Any]] = {}
+            dirty_search: set[str] = set()
+            entries: list[tuple[Any, ...]] = []
+            keys: list[tuple[Any, ...]] = []
+            for event, position in events:
+                wire = EVENT_TYPES.get(type(event))
+                if wire is None:
+                    continue
+                data = {k: v for k, v in vars(event).items() if k not in _BASE}
+                subject = data.get("commitment") or data.get("inquiry") or str(event.originator_id)
+                record = self._record(sql, records, subject)
+                recorded = recorded_key(event.timestamp)
+                if record is None:
+                    record = self._new_record(wire, subject, data, recorded)
+                    records[subject] = record
+                    dirty_search.add(subject)
+                self._apply(record, wire, data, position, recorded, dirty_search)
+                world = next((data[f] for f in _WORLD if data.get(f)), None)
+                on = (world or "")[:10] or local_date(event.timestamp, self.timezone).isoformat()
+                summary = _summary(wire, data, record["title"])
+                entries.append(
+                    (
+                        position,
+                        on,
+                        data.get("precision", "day") if world else "day",
+                        recorded,
+                        subject,
+                        record["kind"],
+                        wire,
+                        summary,
+                        json.dumps(list(data.get("sources") or [])),
+                    )
+                )
+                keys.extend((key, on, position) for key in record["keys"])
+            for record in records.values():
+                sql.run(
+                    "INSERT INTO t_records VALUES (?,?,?,?,?,?,?) ON CONFLICT (record_id) "
+                    "DO UPDATE SET keys=excluded.keys, parts=excluded.parts, "
+                    "title=excluded.title, retracted_at=excluded.retracted_at",
+                    [
+                        record["record_id"],
+                        record["kind"],
+                        record["recorded_at"],
+                        json.dumps(record["keys"]),
+                        json.dumps(record["parts"], ensure_ascii=False),
+                        record["title"],
+                        record["retracted_at"],
+                    ],
+                )
+                if record.pop("retitle", False):
+                    # The record's first entry shows its title: keep it corrected and redacted.
+                    created = [f"{record['kind']}.{w}" for w in _CREATED]
+                    sql.run(
+                        "UPDATE t_entries SET summary = ? WHERE record_id = ? "
+                        "AND type IN (?,?,?,?,?)",
+                        [record["title"], record["record_id"], *created],
+                    )
+            sql.many("INSERT INTO t_entries VALUES (?,?,?,?,?,?,?,?,?)", entries)
+            sql.many("INSERT INTO t_keys VALUES (?,?,?) ON CONFLICT DO NOTHING", keys)
+            for record_id in dirty_search:
+                self._index(sql, records[record_id])
+            self.view.track(sql, tracking)
+
+    @staticmethod
+    def _record(
+        sql: Sql, records: dict[str, dict[str, Any]], record_id: str
+    ) -> dict[str, Any] | None:
+        if record_id in records:
+            return records[record_id]
+        row = sql.one("SELECT * FROM t_records WHERE record_id = ?", [record_id])
+        if row is None:
+            return None
+        row["keys"] = json.loads(row["keys"])
+        row["parts"] = json.loads(row["parts"])
+        records[record_id] = row
+        return row
+
+    @staticmethod
+    def _new_record(
+        wire: str, record_id: str, data: dict[str, Any], recorded: str
+    ) -> dict[str, Any]:
+        kind = wire.split(".", 1)[0]
+        keys = [f"topic:{t}" for t in data.get("topics", [])]
+        actors = [data[f] for f in _ACTOR_FIELDS if data.get(f)] + list(data.get("actors", []))
+        if kind == "actor":
+            actors.append(record_id)
+        keys += [f"actor:{a}" for a in dict.fromkeys(actors)]
+        parts = {f: _text(data.get(f)) for f in _TEXT_FIELDS if data.get(f)}
+        return {
+            "record_id": record_id,
+            "kind": kind,
+            "recorded_at": recorded,
+            "keys": keys,
+            "parts": parts,
+            "title": _title(parts),
+            "retracted_at": None,
+        }
+
+    @staticmethod
+    def _apply(
+        record: dict[str, Any],
+        wire: str,
+        data: dict[str, Any],
+        position: int,
+        recorded: str,
+        dirty: set[str],
+    ) -> None:
+        what = wire.split(".", 1)[1]
+        record_id = record["record_id"]
+        note = " ".join(
+            _text(data.get(f)) for f in ("reason", "note", "rationale", "text") if data.get(f)
+        )
+        if what not in _CREATED and note:
+            record["parts"][f"e{position}"] = note
+            dirty.add(record_id)
+        if what == "corrected" and data["field"] in _TEXT_FIELDS:
+            record["parts"][data["field"]] = _text(data["new"])
+            record["title"] = _title(record["parts"])
+            record["retitle"] = True
+            dirty.add(record_id)
+        elif what == "corrected" and data["field"] in (*_ACTOR_FIELDS, "actors", "topics"):
+            if data["field"] == "topics":
+                record["keys"] = [k for k in record["keys"] if not k.startswith("topic:")] + [
+                    f"topic:{t}" for t in data["new"]
+                ]
+            else:
+                values = data["new"] if isinstance(data["new"], list) else [data["new"]]
+                record["keys"] += [f"actor:{a}" for a in values if a]
+                record["keys"] = list(dict.fromkeys(record["keys"]))
+        elif what == "retracted":
+            record["retracted_at"] = record.get("retracted_at") or recorded
+        elif what == "redacted":
+            for field in data["fields"]:
+                record["parts"].pop(field, None)
+                record["parts"][field] = REDACTED
+            record["title"] = _title(record["parts"])
+            record["retitle"] = True
+            dirty.add(record_id)
+        elif what == "title_changed":
+            record["parts"]["title"] = _text(data.get("title"))
+            dirty.add(record_id)
+
+    @staticmethod
+    def _index(sql: Sql, record: dict[str, Any]) -> None:
+        body = " ".join(v for v in record["parts"].values() if v and v != REDACTED)
+        sql.run("DELETE FROM t_search WHERE record_id = ?", [record["record_id"]])
+        sql.run(
+            "INSERT INTO t_search (record_id, kind, body) VALUES (?,?,?)",
+            [record["record_id"], record["kind"], body],
+        )
