@@ -269,6 +269,96 @@ def summary() -> None:
         out.print(board)
 
 
+@app.command()
+def worker(
+    poll: Annotated[float, typer.Option(help="seconds between looks at the log when idle")] = 0.5,
+    watch_every: Annotated[
+        float, typer.Option(help="seconds between deadline watcher runs")
+    ] = 60.0,
+) -> None:
+    """Run the followers and the deadline watcher until stopped (SIGTERM or Ctrl-C).
+
+    Several workers may run against one PostgreSQL store: each follower is held by one of
+    them at a time, and another takes over when it dies."""
+    import signal
+    import threading
+
+    from projections.runner import Followers, Runner
+    from projections.watcher import DeadlineWatcher
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with open_ledger() as ledger:
+        followers = Followers(ledger)
+        watcher = DeadlineWatcher(ledger, followers.queries, ledger.clock)
+        runner = Runner(followers, poll=poll, jobs=[(watch_every, watcher.run_once)])
+        runner.start()
+        err.print(f"worker following {ledger.settings.database_url}")
+        try:
+            while not stop.wait(1.0):
+                pass
+        finally:
+            runner.stop()
+            followers.close()
+    err.print("worker stopped")
+
+
+@app.command()
+def rebuild(
+    view: Annotated[
+        str | None, typer.Argument(help="records or timeline; all views if omitted")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for a running worker")] = 600,
+) -> None:
+    """Replay views from the log. Safe while a server or worker runs: the view is emptied in
+    one transaction, and whichever process holds it replays it from the start."""
+    import time
+
+    from projections.runner import FOLLOWERS, FollowerLock, Followers
+
+    names = (view,) if view else tuple(FOLLOWERS)
+    for name in names:
+        if name not in FOLLOWERS:
+            raise fail(f"unknown view {name!r}; one of {', '.join(FOLLOWERS)}", code=2)
+    with open_ledger() as ledger:
+        followers = Followers(ledger)
+        head = ledger.last_position()
+        try:
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+            ) as progress:
+                for name in names:
+                    followers.rebuild(name)
+                    task = progress.add_task(f"rebuilding {name}", total=head)
+                    lock = FollowerLock(ledger.settings.store, name)
+                    if lock.try_acquire():
+
+                        def advance(n: int, task: Any = task) -> None:
+                            progress.advance(task, n)
+
+                        try:
+                            followers.catch_up((name,), progress=advance)
+                        finally:
+                            lock.release()
+                    else:
+                        # A running server or worker holds this view: watch it replay.
+                        deadline = time.monotonic() + timeout
+                        while followers.position(name) < head:
+                            if time.monotonic() > deadline:
+                                raise fail(f"{name} did not catch up within {timeout:.0f}s")
+                            progress.update(task, completed=followers.position(name))
+                            time.sleep(0.2)
+                    progress.update(task, completed=head)
+        finally:
+            followers.close()
+    err.print(f"rebuilt {', '.join(names)} up to position {head}")
+
+
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option("--name", help="who or what uses the key")],
