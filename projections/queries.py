@@ -300,6 +300,7 @@ class Views:
         )
 
     _INITIAL = {
+        "commitment": "open",
         "claim": "unassessed",
         "demand": "pending",
         "incident": "reported",

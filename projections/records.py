@@ -233,7 +233,10 @@ class Unit:
             "status_since, due_on, due_precision, due_text, due_basis, due_key, original_due_on, "
             "kind, made_by, assignee, made_on, retracted, last_reason, last_sources) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (cid, world_from, rec_from) DO UPDATE SET rec_to = excluded.rec_to",
+            # A segment replaced by one recorded at the same instant (an earlier batch wrote
+            # it) takes the new segment's content, not only its end.
+            "ON CONFLICT (cid, world_from, rec_from) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in _BOARD_COLUMNS[3:]),
             [tuple(row[c] for c in _BOARD_COLUMNS) for row in self.board.values()],
         )
         for record_id in self.topic_deletes:

@@ -222,11 +222,13 @@ class Runner:
         followers: Followers,
         *,
         poll: float = 0.2,
+        batch: int = 1000,
         jobs: list[tuple[float, Callable[[], Any]]] | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.followers = followers
         self.poll = poll
+        self.batch = batch
         self.jobs = jobs or []
         self.clock = clock or SystemClock()
         self.locks = {n: FollowerLock(followers.store, n) for n in followers.names}
@@ -264,7 +266,11 @@ class Runner:
         while not self.stopping.is_set():
             try:
                 held = tuple(n for n, lock in self.locks.items() if lock.try_acquire())
-                worked = self.followers.catch_up(held, stop=self.stopping) if held else 0
+                worked = (
+                    self.followers.catch_up(held, batch=self.batch, stop=self.stopping)
+                    if held
+                    else 0
+                )
                 now = time.monotonic()
                 for i, (every, job) in enumerate(self.jobs):
                     if now >= next_run[i]:

@@ -172,6 +172,8 @@ class TimelineProjection(Projection[Any]):
                     )
                 )
                 keys.extend((key, on, position) for key in record["keys"])
+            # Entries first: a retitle below must reach this batch's creation entries too.
+            sql.many("INSERT INTO t_entries VALUES (?,?,?,?,?,?,?,?,?)", entries)
             for record in records.values():
                 sql.run(
                     "INSERT INTO t_records VALUES (?,?,?,?,?,?,?) ON CONFLICT (record_id) "
@@ -195,7 +197,6 @@ class TimelineProjection(Projection[Any]):
                         "AND type IN (?,?,?,?,?)",
                         [record["title"], record["record_id"], *created],
                     )
-            sql.many("INSERT INTO t_entries VALUES (?,?,?,?,?,?,?,?,?)", entries)
             sql.many("INSERT INTO t_keys VALUES (?,?,?) ON CONFLICT DO NOTHING", keys)
             for record_id in dirty_search:
                 self._index(sql, records[record_id])
@@ -254,6 +255,8 @@ class TimelineProjection(Projection[Any]):
             record["parts"][f"e{position}"] = note
             dirty.add(record_id)
         if what == "corrected" and data["field"] in _TEXT_FIELDS:
+            if record["parts"].get(data["field"]) == REDACTED:
+                return  # a redacted field stays withheld, as in the records follower
             record["parts"][data["field"]] = _text(data["new"])
             record["title"] = _title(record["parts"])
             record["retitle"] = True
@@ -276,7 +279,7 @@ class TimelineProjection(Projection[Any]):
             record["title"] = _title(record["parts"])
             record["retitle"] = True
             dirty.add(record_id)
-        elif what == "title_changed":
+        elif what == "title_changed" and record["parts"].get("title") != REDACTED:
             record["parts"]["title"] = _text(data.get("title"))
             dirty.add(record_id)
 
