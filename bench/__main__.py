@@ -6,9 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from bench import import_log
+from bench import import_log, views_bench
 
-BENCHMARKS = {"import": import_log.main}
+BENCHMARKS = {"import": import_log.main, "views": views_bench.main}
 
 
 def main() -> None:

@@ -63,7 +63,11 @@ _TABLES = [
     "CREATE INDEX IF NOT EXISTS v_board_made_by ON v_board (made_by, rec_to, due_key, cid)",
     "CREATE INDEX IF NOT EXISTS v_board_assignee ON v_board (assignee, rec_to, due_key, cid)",
     "CREATE INDEX IF NOT EXISTS v_board_known ON v_board (due_key, cid)",
-    "CREATE TABLE IF NOT EXISTS v_cstate (cid TEXT PRIMARY KEY, state TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS v_board_cid ON v_board (cid, rec_to, world_to)",
+    "CREATE TABLE IF NOT EXISTS v_cstate (cid TEXT PRIMARY KEY, base TEXT NOT NULL, "
+    "max_on TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS v_cfacts (cid TEXT NOT NULL, position BIGINT NOT NULL, "
+    "kind TEXT NOT NULL, fact TEXT NOT NULL, PRIMARY KEY (cid, position))",
     "CREATE TABLE IF NOT EXISTS v_evidence (claim_id TEXT NOT NULL, position BIGINT NOT NULL, "
     "recorded_at TEXT NOT NULL, stance TEXT NOT NULL, confidence TEXT NOT NULL, note TEXT, "
     "sources TEXT NOT NULL, incident TEXT, action TEXT, PRIMARY KEY (claim_id, position))",
@@ -79,6 +83,7 @@ RECORD_TABLES = (
     "v_topics",
     "v_board",
     "v_cstate",
+    "v_cfacts",
     "v_evidence",
     "v_notices",
 )
@@ -128,7 +133,10 @@ class Unit:
         self.dirty: set[str] = set()
         self.states: dict[str, dict[str, Any]] = {}
         self.dirty_states: set[str] = set()
+        #: Each commitment's segments as currently known: only the last one, unless `complete`.
         self.current: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
+        self.complete: set[str] = set()
+        self.new_facts: dict[str, list[dict[str, Any]]] = {}
         self.board: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.board_gone: set[tuple[str, str, str]] = set()
         self.inserts: dict[str, list[tuple[Any, ...]]] = {}
@@ -144,11 +152,11 @@ class Unit:
                 row["data"] = json.loads(row["data"])
                 self.records[row["id"]] = row
             for row in self.sql.rows(f"SELECT * FROM v_cstate WHERE cid IN ({marks})", chunk):
-                self.states[row["cid"]] = json.loads(row["state"])
+                self.states[row["cid"]] = {**json.loads(row["base"]), "max_on": row["max_on"]}
                 self.current.setdefault(row["cid"], {})
             for row in self.sql.rows(
-                f"SELECT * FROM v_board WHERE rec_to = ? AND cid IN ({marks})",
-                [FOREVER_RECORDED, *chunk],
+                f"SELECT * FROM v_board WHERE rec_to = ? AND world_to = ? AND cid IN ({marks})",
+                [FOREVER_RECORDED, FOREVER, *chunk],
             ):
                 self.current.setdefault(row["cid"], {})[(row["world_from"], row["rec_from"])] = row
 
@@ -161,50 +169,150 @@ class Unit:
         self.inserts.setdefault(table, []).append(row)
 
     # -- commitments ---------------------------------------------------------------------
-    def retime(self, cid: str, recorded: str) -> None:
-        """Recompute a commitment's segments after a fact recorded at `recorded`."""
+    def begin(self, cid: str, state: dict[str, Any], recorded: str) -> None:
+        """A commitment made in this batch."""
+        self.states[cid] = {**state, "max_on": state["made_on"]}
+        self.current[cid] = {}
+        self.complete.add(cid)
+        self.new_facts[cid] = []
+        self.retime(cid, recorded)
+
+    def retime(
+        self,
+        cid: str,
+        recorded: str,
+        fact: dict[str, Any] | None = None,
+    ) -> None:
+        """Recompute a commitment's segments after a fact recorded at `recorded` (a status
+        change or extension is given as `fact`; other changes are already in its state).
+
+        A fact that comes in world order (the usual case) only splits the last segment;
+        anything else recomputes the whole timeline and keeps the rows that did not change."""
         state = self.states[cid]
         self.dirty_states.add(cid)
-        wanted = {s.key(): s for s in segments(state)}
-        current = self.current.setdefault(cid, {})
+        if fact is not None:
+            self.new_facts.setdefault(cid, []).append(fact)
+            self.add(
+                "v_cfacts",
+                (cid, fact["position"], "status" if "status" in fact else "due", json.dumps(fact)),
+            )
+            if self._append(cid, recorded, fact):
+                return
+        full = self._full_state(cid)
+        state["max_on"] = max(
+            [state["made_on"], *(f["on"] for f in (*full["changes"], *full["extensions"]))]
+        )
+        wanted = {s.key(): s for s in segments(full)}
+        current = self._complete(cid)
         kept: dict[tuple[Any, ...], tuple[str, str]] = {}
         for place, row in list(current.items()):
             key = _row_key(row)
             if key in wanted and key not in kept:
                 kept[key] = place
                 continue
-            # This segment is no longer true from `recorded` on.
-            del current[place]
-            full = (cid, row["world_from"], row["rec_from"])
-            if row["rec_from"] >= recorded:
-                self.board.pop(full, None)
-                self.board_gone.add(full)
-            else:
-                closed = dict(row, rec_to=recorded)
-                self.board[full] = closed
+            self._close(cid, place, row, recorded)
         for key, segment in wanted.items():
-            if key in kept:
-                continue
-            row = _segment_row(cid, segment, recorded)
-            current[(segment.world_from, recorded)] = row
-            full = (cid, segment.world_from, recorded)
-            self.board_gone.discard(full)
-            self.board[full] = row
+            if key not in kept:
+                self._open(cid, _segment_row(cid, segment, recorded))
+
+    def _close(self, cid: str, place: tuple[str, str], row: dict[str, Any], recorded: str) -> None:
+        """This segment is no longer true from `recorded` on."""
+        del self.current[cid][place]
+        full = (cid, row["world_from"], row["rec_from"])
+        if row["rec_from"] >= recorded:
+            self.board.pop(full, None)
+            self.board_gone.add(full)
+        else:
+            self.board[full] = dict(row, rec_to=recorded)
+
+    def _open(self, cid: str, row: dict[str, Any]) -> None:
+        full = (cid, row["world_from"], row["rec_from"])
+        self.current[cid][(row["world_from"], row["rec_from"])] = row
+        self.board_gone.discard(full)
+        self.board[full] = row
+
+    def _full_state(self, cid: str) -> dict[str, Any]:
+        """The commitment's state with every fact known of it, for a full recompute."""
+        stored = self.sql.rows("SELECT fact FROM v_cfacts WHERE cid = ?", [cid])
+        facts = {f["position"]: f for f in (json.loads(r["fact"]) for r in stored)}
+        facts.update((f["position"], f) for f in self.new_facts.get(cid, []))
+        ordered = [facts[p] for p in sorted(facts)]
+        return {
+            **self.states[cid],
+            "changes": [f for f in ordered if "status" in f],
+            "extensions": [f for f in ordered if "status" not in f],
+        }
+
+    def _complete(self, cid: str) -> dict[tuple[str, str], dict[str, Any]]:
+        """All of a commitment's current segments: stored ones, with this batch's changes."""
+        if cid not in self.complete:
+            rows = {
+                (r["world_from"], r["rec_from"]): r
+                for r in self.sql.rows(
+                    "SELECT * FROM v_board WHERE cid = ? AND rec_to = ?", [cid, FOREVER_RECORDED]
+                )
+            }
+            for (owner, world_from, rec_from), row in self.board.items():
+                if owner == cid:
+                    if row["rec_to"] == FOREVER_RECORDED:
+                        rows[(world_from, rec_from)] = row
+                    else:
+                        rows.pop((world_from, rec_from), None)
+            for owner, world_from, rec_from in self.board_gone:
+                if owner == cid:
+                    rows.pop((world_from, rec_from), None)
+            self.current[cid] = rows
+            self.complete.add(cid)
+        return self.current[cid]
+
+    def _append(self, cid: str, recorded: str, fact: dict[str, Any]) -> bool:
+        state = self.states[cid]
+        if state["retracted"]:
+            return False
+        on = max(fact["on"], state["made_on"])
+        if on < state["max_on"]:
+            return False
+        state["max_on"] = on
+        current = self.current.get(cid, {})
+        last = next(
+            ((place, row) for place, row in current.items() if row["world_to"] == FOREVER), None
+        )
+        if last is None:
+            return False
+        place, row = last
+        new = dict(row, world_from=on, rec_from=recorded, rec_to=FOREVER_RECORDED)
+        new["last_reason"] = fact.get("reason")
+        new["last_sources"] = json.dumps(list(fact.get("sources", ())))
+        if "status" in fact:
+            new["status"], new["status_since"] = fact["status"], on
+        else:
+            due = fact["due"]
+            new.update(
+                due_on=due["on"],
+                due_precision=due.get("precision"),
+                due_text=due.get("text"),
+                due_basis=due.get("basis"),
+                due_key=due["on"] or FOREVER,
+            )
+        self._close(cid, place, row, recorded)
+        if on > row["world_from"]:
+            self._open(cid, dict(row, world_to=on, rec_from=recorded, rec_to=FOREVER_RECORDED))
+        self._open(cid, new)
+        return True
 
     # -- writing -------------------------------------------------------------------------
     def flush(self) -> None:
         sql = self.sql
-        for record_id in self.dirty:
-            row = self.records[record_id]
-            sql.run(
-                "INSERT INTO v_records (id, kind, made_on, precision, recorded_at, position, "
-                "party, subject, title, data, status, status_on, version, retracted_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
-                "kind=excluded.kind, made_on=excluded.made_on, precision=excluded.precision, "
-                "party=excluded.party, subject=excluded.subject, title=excluded.title, "
-                "data=excluded.data, status=excluded.status, status_on=excluded.status_on, "
-                "version=excluded.version, retracted_at=excluded.retracted_at",
-                [
+        sql.many(
+            "INSERT INTO v_records (id, kind, made_on, precision, recorded_at, position, "
+            "party, subject, title, data, status, status_on, version, retracted_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+            "kind=excluded.kind, made_on=excluded.made_on, precision=excluded.precision, "
+            "party=excluded.party, subject=excluded.subject, title=excluded.title, "
+            "data=excluded.data, status=excluded.status, status_on=excluded.status_on, "
+            "version=excluded.version, retracted_at=excluded.retracted_at",
+            [
+                (
                     row["id"],
                     row["kind"],
                     row["made_on"],
@@ -219,15 +327,26 @@ class Unit:
                     row["status_on"],
                     row["version"],
                     row["retracted_at"],
-                ],
-            )
-        sql.many(
-            "INSERT INTO v_cstate (cid, state) VALUES (?, ?) "
-            "ON CONFLICT (cid) DO UPDATE SET state = excluded.state",
-            [(cid, json.dumps(self.states[cid])) for cid in self.dirty_states],
+                )
+                for row in (self.records[record_id] for record_id in self.dirty)
+            ],
         )
-        for full in self.board_gone:
-            sql.run("DELETE FROM v_board WHERE cid=? AND world_from=? AND rec_from=?", full)
+        sql.many(
+            "INSERT INTO v_cstate (cid, base, max_on) VALUES (?, ?, ?) ON CONFLICT (cid) "
+            "DO UPDATE SET base = excluded.base, max_on = excluded.max_on",
+            [
+                (
+                    cid,
+                    json.dumps({k: v for k, v in self.states[cid].items() if k != "max_on"}),
+                    self.states[cid]["max_on"],
+                )
+                for cid in self.dirty_states
+            ],
+        )
+        sql.many(
+            "DELETE FROM v_board WHERE cid=? AND world_from=? AND rec_from=?",
+            list(self.board_gone),
+        )
         sql.many(
             "INSERT INTO v_board (cid, world_from, rec_from, world_to, rec_to, status, "
             "status_since, due_on, due_precision, due_text, due_basis, due_key, original_due_on, "
@@ -246,6 +365,7 @@ class Unit:
             "v_statuses": "INSERT INTO v_statuses VALUES (?,?,?,?,?,?,?,?)",
             "v_topics": "INSERT INTO v_topics VALUES (?,?,?) ON CONFLICT DO NOTHING",
             "v_evidence": "INSERT INTO v_evidence VALUES (?,?,?,?,?,?,?,?,?)",
+            "v_cfacts": "INSERT INTO v_cfacts VALUES (?,?,?,?)",
             "v_notices": "INSERT INTO v_notices VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
         }
         for table, statement in statements.items():
@@ -413,14 +533,15 @@ def on_created(p: RecordsProjection, unit: Unit, event: Any, position: int, reco
     if kind == "incident" and initial != "reported":
         _status_row(unit, row, position, made_on, row["precision"], recorded, initial, {})
     if kind == "commitment":
-        unit.states[record_id] = new_state(
+        base = new_state(
             kind=data["kind"],
             made_by=data["made_by"],
             assignee=data["assignee"],
             made_on=made_on,
             due=data["due"],
         )
-        unit.retime(record_id, recorded)
+        del base["changes"], base["extensions"]
+        unit.begin(record_id, base, recorded)
 
 
 def _status_row(
@@ -461,16 +582,14 @@ def on_status(p: RecordsProjection, unit: Unit, event: Any, position: int, recor
     _status_row(unit, row, position, on, data.get("precision"), recorded, data["status"], detail)
     _bump(unit, row, event, recorded)
     if row["kind"] == "commitment":
-        unit.states[row["id"]]["changes"].append(
-            {
-                "position": position,
-                "on": on,
-                "status": data["status"],
-                "reason": data.get("reason"),
-                "sources": data.get("sources", []),
-            }
-        )
-        unit.retime(row["id"], recorded)
+        fact = {
+            "position": position,
+            "on": on,
+            "status": data["status"],
+            "reason": data.get("reason"),
+            "sources": data.get("sources", []),
+        }
+        unit.retime(row["id"], recorded, fact)
 
 
 def on_assessed(p: RecordsProjection, unit: Unit, event: Any, position: int, recorded: str) -> None:
@@ -509,16 +628,14 @@ def on_extended(p: RecordsProjection, unit: Unit, event: Any, position: int, rec
         return
     row["data"]["due"] = dict(event.due)
     _bump(unit, row, event, recorded)
-    unit.states[row["id"]]["extensions"].append(
-        {
-            "position": position,
-            "on": p.local_day(event),
-            "due": dict(event.due),
-            "reason": event.reason,
-            "sources": list(event.sources),
-        }
-    )
-    unit.retime(row["id"], recorded)
+    fact = {
+        "position": position,
+        "on": p.local_day(event),
+        "due": dict(event.due),
+        "reason": event.reason,
+        "sources": list(event.sources),
+    }
+    unit.retime(row["id"], recorded, fact)
 
 
 def on_title(p: RecordsProjection, unit: Unit, event: Any, position: int, recorded: str) -> None:

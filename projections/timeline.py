@@ -157,6 +157,8 @@ class TimelineProjection(Projection[Any]):
                 self._apply(record, wire, data, position, recorded, dirty_search)
                 world = next((data[f] for f in _WORLD if data.get(f)), None)
                 on = (world or "")[:10] or local_date(event.timestamp, self.timezone).isoformat()
+                if wire == "actor.title_changed" and record["parts"].get("title") == REDACTED:
+                    data = {**data, "title": REDACTED}
                 summary = _summary(wire, data, record["title"])
                 entries.append(
                     (
@@ -197,6 +199,12 @@ class TimelineProjection(Projection[Any]):
                         "AND type IN (?,?,?,?,?)",
                         [record["title"], record["record_id"], *created],
                     )
+                    if record["kind"] == "actor" and record["parts"].get("title") == REDACTED:
+                        # Earlier title changes show the title too: withhold it there as well.
+                        sql.run(
+                            "UPDATE t_entries SET summary = ? WHERE record_id = ? AND type = ?",
+                            [f"title: {REDACTED}", record["record_id"], "actor.title_changed"],
+                        )
             sql.many("INSERT INTO t_keys VALUES (?,?,?) ON CONFLICT DO NOTHING", keys)
             for record_id in dirty_search:
                 self._index(sql, records[record_id])
@@ -248,12 +256,6 @@ class TimelineProjection(Projection[Any]):
     ) -> None:
         what = wire.split(".", 1)[1]
         record_id = record["record_id"]
-        note = " ".join(
-            _text(data.get(f)) for f in ("reason", "note", "rationale", "text") if data.get(f)
-        )
-        if what not in _CREATED and note:
-            record["parts"][f"e{position}"] = note
-            dirty.add(record_id)
         if what == "corrected" and data["field"] in _TEXT_FIELDS:
             if record["parts"].get(data["field"]) == REDACTED:
                 return  # a redacted field stays withheld, as in the records follower

@@ -1,0 +1,336 @@
+"""bench/views: follower catch-up and board queries, against baselines in the same run.
+
+Data shape (scaled by --events; the issue's figure is 1M): one commitment per 100 events,
+500 actors, 200 topics, five years of world time; each commitment is made, changes status
+many times, has its deadline extended now and then; claims with evidence fill the rest.
+
+1. Catch-up: all followers from an empty view to the head of the log, against merely reading
+   and decoding the same log with `select_notifications` + the mapper. Goal >= 0.3x.
+2. Board query, a filtered first page (by actor, status, topic or overdue), p99 at the full
+   size against p99 at 10k events: current board and a random `at` date (goal <= 1.5x), and a
+   random `known_at` (goal <= 3x).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from ledger.app import Ledger
+from ledger.commands import parse_command
+from ledger.config import Settings
+from projections.runner import Followers
+
+PG_BASE = os.environ.get("LEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+START = date(2019, 1, 1)
+DAYS = 5 * 365
+
+
+def _commands(n_events: int, rng: random.Random) -> tuple[list[Any], list[datetime]]:
+    """The commands, in world order, and the moment each is recorded (a little later)."""
+    n_commitments = max(20, n_events // 100)
+    n_actors = max(5, min(500, n_commitments // 2))
+    n_topics = max(3, min(200, n_commitments // 5))
+    out: list[tuple[date, dict[str, Any]]] = []
+    setup: list[dict[str, Any]] = [
+        {
+            "op": "source.create",
+            "id": f"source/s{i}",
+            "data": {"url": f"https://example.org/{i}", "title": f"Story {i}"},
+        }
+        for i in range(50)
+    ]
+    setup += [
+        {
+            "op": "actor.create",
+            "id": f"actor/a{i}",
+            "data": {"name": f"Official {i}", "kind": "person"},
+        }
+        for i in range(n_actors)
+    ]
+    out += [(START - timedelta(days=1), c) for c in setup]
+    per_commitment = max(3, (n_events - len(out)) * 9 // 10 // n_commitments)
+    for c in range(n_commitments):
+        made = START + timedelta(days=rng.randrange(DAYS - 400))
+        due = made + timedelta(days=rng.randrange(30, 400))
+        src = [f"source/s{rng.randrange(50)}"]
+        cid = f"commitment/c{c}"
+        out.append(
+            (
+                made,
+                {
+                    "op": "commitment.create",
+                    "id": cid,
+                    "data": {
+                        "kind": "promise",
+                        "made_by": f"actor/a{rng.randrange(n_actors)}",
+                        "text": f"Commitment {c}: publish the audit of program {c % 97}.",
+                        "made_at": made.isoformat(),
+                        "due": {"on": due.isoformat()},
+                        "topics": [f"topic-{rng.randrange(n_topics)}"],
+                        "sources": src,
+                    },
+                },
+            )
+        )
+        day = made
+        status = "open"
+        for k in range(per_commitment - 1):
+            day += timedelta(days=rng.randrange(1, 12))
+            if k % 9 == 8:
+                due += timedelta(days=rng.randrange(5, 60))
+                out.append(
+                    (
+                        day,
+                        {
+                            "op": "commitment.deadline",
+                            "id": cid,
+                            "data": {"on": due.isoformat(), "reason": "extended", "sources": src},
+                        },
+                    )
+                )
+                continue
+            status = "stalled" if status == "in_progress" else "in_progress"
+            out.append(
+                (
+                    day,
+                    {
+                        "op": "commitment.status",
+                        "id": cid,
+                        "data": {
+                            "status": status,
+                            "occurred_at": day.isoformat(),
+                            "reason": f"update {k}",
+                            "sources": src,
+                        },
+                    },
+                )
+            )
+        if rng.random() < 0.5:
+            end = day + timedelta(days=3)
+            out.append(
+                (
+                    end,
+                    {
+                        "op": "commitment.status",
+                        "id": cid,
+                        "data": {
+                            "status": rng.choice(["fulfilled", "broken", "withdrawn"]),
+                            "occurred_at": end.isoformat(),
+                            "reason": "outcome",
+                            "sources": src,
+                        },
+                    },
+                )
+            )
+    k = 0
+    while len(out) < n_events:
+        said = START + timedelta(days=rng.randrange(DAYS))
+        out.append(
+            (
+                said,
+                {
+                    "op": "claim.create",
+                    "id": f"claim/k{k}",
+                    "data": {
+                        "made_by": f"actor/a{rng.randrange(n_actors)}",
+                        "text": f"Claim {k} on budgets.",
+                        "made_at": said.isoformat(),
+                        "sources": ["source/s1"],
+                    },
+                },
+            )
+        )
+        out.append(
+            (
+                said + timedelta(days=2),
+                {
+                    "op": "claim.evidence",
+                    "id": f"claim/k{k}",
+                    "data": {
+                        "stance": "contradicts",
+                        "sources": ["source/s2"],
+                        "note": "figures differ",
+                    },
+                },
+            )
+        )
+        k += 1
+    out = sorted(out[:n_events], key=lambda pair: pair[0])
+    moments = [
+        datetime(d.year, d.month, d.day, 12, tzinfo=UTC) + timedelta(microseconds=i)
+        for i, (d, _) in enumerate(out)
+    ]
+    return [parse_command(c) for _, c in out], moments
+
+
+class _Clock:
+    """Each command is recorded at noon of its world date: the log is five years long."""
+
+    def __init__(self, moments: list[datetime]) -> None:
+        self.moments = moments
+        self.i = 0
+
+    def now(self) -> datetime:
+        moment = self.moments[min(self.i, len(self.moments) - 1)]
+        self.i += 1
+        return moment
+
+
+def build(url: str, n_events: int, seed: int) -> tuple[Ledger, Any]:
+    rng = random.Random(seed)
+    commands, moments = _commands(n_events, rng)
+    clock = _Clock(moments)
+    ledger = Ledger(Settings(database_url=url), clock=clock)
+    for i in range(0, len(commands), 20_000):
+        result = ledger.import_commands(commands[i : i + 20_000], principal="cli:bench")
+        assert not result.errors, result.errors[:3]
+    return ledger, clock
+
+
+def read_and_decode(ledger: Ledger) -> float:
+    start = time.perf_counter()
+    after = 0
+    while True:
+        page = ledger.store.select_notifications(start=after, limit=1000, inclusive_of_start=False)
+        if not page:
+            break
+        for n in page:
+            ledger.mapper.to_domain_event(n)
+        after = page[-1].id
+    return time.perf_counter() - start
+
+
+def catch_up(ledger: Ledger) -> float:
+    followers = Followers(ledger)
+    try:
+        start = time.perf_counter()
+        followers.catch_up(batch=1000)
+        return time.perf_counter() - start
+    finally:
+        followers.close()
+
+
+def p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100)[98] if len(samples) >= 100 else max(samples)
+
+
+def board_latencies(ledger: Ledger, n_queries: int, seed: int) -> dict[str, float]:
+    rng = random.Random(seed)
+    followers = Followers(ledger)
+    q = followers.queries
+    with followers.views["records"].read() as sql:
+        actors = [
+            r["party"]
+            for r in sql.rows("SELECT DISTINCT party FROM v_records WHERE kind = 'commitment'")
+        ]
+        topics = [r["topic"] for r in sql.rows("SELECT DISTINCT topic FROM v_topics")]
+        first, last = (
+            sql.one("SELECT MIN(recorded_at) AS a, MAX(recorded_at) AS b FROM v_records") or {}
+        ).values()
+    t0 = datetime.fromisoformat(first.replace("Z", "+00:00"))
+    t1 = datetime.fromisoformat(last.replace("Z", "+00:00"))
+
+    def filters() -> dict[str, Any]:
+        choice = rng.randrange(4)
+        if choice == 0:
+            return {"actor": rng.choice(actors)}
+        if choice == 1:
+            return {"status": rng.choice(["in_progress", "stalled", "fulfilled"])}
+        if choice == 2:
+            return {"topic": rng.choice(topics)}
+        return {"overdue": True}
+
+    def timed(when_fn: Any) -> list[float]:
+        out = []
+        for _ in range(n_queries):
+            when = when_fn()
+            f = filters()
+            start = time.perf_counter()
+            q.board(when=when, limit=50, **f)
+            out.append(time.perf_counter() - start)
+        return out
+
+    end_day = START + timedelta(days=DAYS)
+    results = {
+        "current": p99(timed(lambda: q.when(end_day))),
+        "random_at": p99(timed(lambda: q.when(START + timedelta(days=rng.randrange(DAYS))))),
+        "random_known_at": p99(timed(lambda: q.when(None, t0 + (t1 - t0) * rng.random()))),
+    }
+    followers.close()
+    return results
+
+
+def run(label: str, url_for: Any, n_events: int, small: int, n_queries: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"events": n_events}
+    big, _ = build(url_for("big"), n_events, seed=1)
+    decode_s = read_and_decode(big)
+    follow_s = catch_up(big)
+    events = big.last_position()
+    out["read_decode_rate"] = events / decode_s
+    out["catch_up_rate"] = events / follow_s
+    out["catch_up_ratio"] = out["catch_up_rate"] / out["read_decode_rate"]
+    little, _ = build(url_for("small"), small, seed=2)
+    catch_up(little)
+    big_q = board_latencies(big, n_queries, seed=3)
+    small_q = board_latencies(little, n_queries, seed=3)
+    out["board_p99_ms"] = {
+        k: {"big": v * 1000, "small": small_q[k] * 1000, "ratio": v / small_q[k]}
+        for k, v in big_q.items()
+    }
+    big.close()
+    little.close()
+    print(f"\nbench/views — {label}, {events:,} events (small store: {small:,})")
+    print(f"  read + decode            {out['read_decode_rate']:>10,.0f} events/s")
+    print(f"  all followers catch up   {out['catch_up_rate']:>10,.0f} events/s")
+    print(f"  catch-up / read+decode = {out['catch_up_ratio']:.2f}x (goal >= 0.30x)")
+    goals = {"current": 1.5, "random_at": 1.5, "random_known_at": 3.0}
+    for k, v in out["board_p99_ms"].items():
+        print(
+            f"  board p99 {k:<16} {v['big']:7.2f} ms vs {v['small']:6.2f} ms at "
+            f"{small:,}: {v['ratio']:.2f}x (goal <= {goals[k]}x)"
+        )
+    return out
+
+
+def main(n_events: int | None = None) -> dict[str, Any]:
+    n = n_events or 1_000_000
+    small = 10_000
+    n_queries = 300
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        results["sqlite"] = run(
+            "SQLite", lambda name: f"sqlite:///{tmp}/{name}.db", n, small, n_queries
+        )
+    schemas: list[str] = []
+    try:
+        with psycopg.connect(PG_BASE, connect_timeout=3, autocommit=True):
+            pass
+    except psycopg.Error:
+        print("  PostgreSQL: not reachable, skipped")
+        return results
+
+    def pg_url(name: str) -> str:
+        schema = f"benchv_{name}_{uuid.uuid4().hex[:6]}"
+        schemas.append(schema)
+        return f"{PG_BASE}?schema={schema}"
+
+    try:
+        results["postgres"] = run("PostgreSQL", pg_url, n, small, n_queries)
+    finally:
+        with psycopg.connect(PG_BASE, autocommit=True) as conn:
+            for schema in schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    return results
+
+
+if __name__ == "__main__":
+    main()
