@@ -213,7 +213,7 @@ def catch_up(ledger: Ledger) -> float:
     followers = Followers(ledger)
     try:
         start = time.perf_counter()
-        followers.catch_up(batch=1000)
+        followers.catch_up()
         return time.perf_counter() - start
     finally:
         followers.close()

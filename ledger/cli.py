@@ -275,7 +275,7 @@ def worker(
     watch_every: Annotated[
         float, typer.Option(help="seconds between deadline watcher runs")
     ] = 60.0,
-    batch: Annotated[int, typer.Option(help="events per follower transaction")] = 1000,
+    batch: Annotated[int, typer.Option(help="events per follower transaction")] = 5000,
 ) -> None:
     """Run the followers and the deadline watcher until stopped (SIGTERM or Ctrl-C).
 
@@ -293,9 +293,7 @@ def worker(
     with open_ledger() as ledger:
         followers = Followers(ledger)
         watcher = DeadlineWatcher(ledger, followers.queries, ledger.clock)
-        runner = Runner(
-            followers, poll=poll, batch=batch, jobs=[(watch_every, watcher.run_once)]
-        )
+        runner = Runner(followers, poll=poll, batch=batch, jobs=[(watch_every, watcher.run_once)])
         runner.start()
         err.print(f"worker following {ledger.settings.database_url}")
         try:

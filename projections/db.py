@@ -107,7 +107,9 @@ class SQLiteView(_ViewTables, SQLiteTrackingRecorder):
         with self.datastore.get_connection(commit=True) as conn:
             # Rows and tracking commit together, so a view that loses its last transactions
             # to a power cut re-reads them from the log: the views need not wait for fsync.
-            conn.cursor().execute("PRAGMA synchronous=NORMAL")
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA cache_size=-65536")
             with conn.transaction(commit=True) as c:
                 yield Sql(c, "sqlite")
 

@@ -18,7 +18,7 @@ from ledger.clock import Clock, SystemClock, local_date
 from ledger.domain.vocab import COMMITMENT_UNRESOLVED
 from projections.db import FOREVER_RECORDED, Sql
 from projections.records import recorded_key
-from projections.timeline_math import derived
+from projections.timeline_math import FOREVER, derived
 
 _UNRESOLVED = tuple(sorted(COMMITMENT_UNRESOLVED))
 MAX_LIMIT = 500
@@ -80,7 +80,23 @@ class Views:
         return When(at.isoformat(), recorded_key(known_at) if known_at else None)
 
     @staticmethod
-    def _board_time(w: When) -> tuple[str, list[Any]]:
+    def _board_time(w: When, span: str = "all") -> tuple[str, list[Any]]:
+        """Rows of the board valid on the world day, as known then. With everything recorded
+        counted, a query can ask for the `last` segments of each commitment (those that run
+        on, the usual answer) and the `earlier` ones apart: each half is one index range."""
+        if span == "last":
+            return "b.rec_to = ? AND b.world_to = ? AND b.world_from <= ?", [
+                FOREVER_RECORDED,
+                FOREVER,
+                w.day,
+            ]
+        if span == "earlier":
+            return "b.rec_to = ? AND b.world_to > ? AND b.world_to < ? AND b.world_from <= ?", [
+                FOREVER_RECORDED,
+                w.day,
+                FOREVER,
+                w.day,
+            ]
         if w.known is None:
             return "b.rec_to = ? AND b.world_from <= ? AND b.world_to > ?", [
                 FOREVER_RECORDED,
@@ -121,31 +137,36 @@ class Views:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
-        where, params = self._board_filters(
-            when,
-            actor=actor,
-            assignee=assignee,
-            kind=kind,
-            status=status,
-            topic=topic,
-            overdue=overdue,
-            due_from=due_from,
-            due_to=due_to,
-            ids=ids,
-            include_retracted=include_retracted,
-        )
-        if cursor:
-            after = decode_cursor(cursor)
-            where.append("(b.due_key > ? OR (b.due_key = ? AND b.cid > ?))")
-            params += [after[0], after[0], after[1]]
-        query = (
-            "SELECT b.*, r.data, r.version AS current_version FROM v_board b "
-            "JOIN v_records r ON r.id = b.cid WHERE "
-            + " AND ".join(where)
-            + " ORDER BY b.due_key, b.cid LIMIT ?"
-        )
+        filters = {
+            "actor": actor,
+            "assignee": assignee,
+            "kind": kind,
+            "status": status,
+            "topic": topic,
+            "overdue": overdue,
+            "due_from": due_from,
+            "due_to": due_to,
+            "ids": ids,
+            "include_retracted": include_retracted,
+        }
+        spans = ("all",) if when.known else ("last", "earlier")
+        rows = []
         with self.records_view.read() as sql:
-            rows = sql.rows(query, [*params, limit + 1])
+            for span in spans:
+                where, params = self._board_filters(when, span=span, **filters)
+                if cursor:
+                    after = decode_cursor(cursor)
+                    where.append("(b.due_key > ? OR (b.due_key = ? AND b.cid > ?))")
+                    params += [after[0], after[0], after[1]]
+                joins, join_params = self._topic_join(topic)
+                rows += sql.rows(
+                    "SELECT b.*, r.data, r.version AS current_version FROM v_board b "
+                    f"{joins} JOIN v_records r ON r.id = b.cid WHERE "
+                    + " AND ".join(where)
+                    + " ORDER BY b.due_key, b.cid LIMIT ?",
+                    [*join_params, *params, limit + 1],
+                )
+            rows.sort(key=lambda r: (r["due_key"], r["cid"]))
             more = len(rows) > limit
             rows = rows[:limit]
             items = self._board_items(sql, rows, when)
@@ -155,7 +176,7 @@ class Views:
     def board_counts(self, *, when: When, **filters: Any) -> dict[str, Any]:
         """Counts by status of the commitments the filters select, and how many are overdue."""
         filters.pop("status", None)
-        where, params = self._board_filters(when, **filters)
+        where, params = self._board_filters(when, span="count", **filters)
         with self.records_view.read() as sql:
             rows = sql.rows(
                 "SELECT b.status, COUNT(*) AS n, SUM(CASE WHEN b.status IN (?,?,?) "
@@ -171,10 +192,17 @@ class Views:
             "overdue": sum(int(r["overdue"] or 0) for r in rows),
         }
 
+    @staticmethod
+    def _topic_join(topic: str | None) -> tuple[str, list[Any]]:
+        if topic is None:
+            return "", []
+        return "JOIN v_topics t ON t.record_id = b.cid AND t.topic = ?", [topic]
+
     def _board_filters(
         self,
         when: When,
         *,
+        span: str = "all",
         actor: str | None = None,
         assignee: str | None = None,
         kind: str | None = None,
@@ -186,7 +214,7 @@ class Views:
         ids: list[str] | None = None,
         include_retracted: bool = False,
     ) -> tuple[list[str], list[Any]]:
-        clause, params = self._board_time(when)
+        clause, params = self._board_time(when, span)
         where = [clause]
         if not include_retracted:
             where.append("b.retracted = 0")
@@ -199,7 +227,7 @@ class Views:
             if value is not None:
                 where.append(f"b.{column} = ?")
                 params.append(value)
-        if topic is not None:
+        if topic is not None and span == "count":
             where.append("b.cid IN (SELECT record_id FROM v_topics WHERE topic = ?)")
             params.append(topic)
         if overdue is not None:

@@ -58,10 +58,12 @@ _TABLES = [
     "made_on TEXT NOT NULL, retracted INTEGER NOT NULL, last_reason TEXT, "
     "last_sources TEXT NOT NULL, PRIMARY KEY (cid, world_from, rec_from))",
     # Board pages are read in (due_key, cid) order: each filter has an index in that order.
-    "CREATE INDEX IF NOT EXISTS v_board_order ON v_board (rec_to, due_key, cid)",
-    "CREATE INDEX IF NOT EXISTS v_board_status ON v_board (status, rec_to, due_key, cid)",
-    "CREATE INDEX IF NOT EXISTS v_board_made_by ON v_board (made_by, rec_to, due_key, cid)",
-    "CREATE INDEX IF NOT EXISTS v_board_assignee ON v_board (assignee, rec_to, due_key, cid)",
+    "CREATE INDEX IF NOT EXISTS v_board_order ON v_board (rec_to, world_to, due_key, cid)",
+    "CREATE INDEX IF NOT EXISTS v_board_status ON v_board (status, rec_to, world_to, due_key, cid)",
+    "CREATE INDEX IF NOT EXISTS v_board_made_by ON v_board "
+    "(made_by, rec_to, world_to, due_key, cid)",
+    "CREATE INDEX IF NOT EXISTS v_board_assignee ON v_board "
+    "(assignee, rec_to, world_to, due_key, cid)",
     "CREATE INDEX IF NOT EXISTS v_board_known ON v_board (due_key, cid)",
     "CREATE INDEX IF NOT EXISTS v_board_cid ON v_board (cid, rec_to, world_to)",
     "CREATE TABLE IF NOT EXISTS v_cstate (cid TEXT PRIMARY KEY, base TEXT NOT NULL, "
@@ -667,6 +669,9 @@ def on_corrected(
         row["subject"] = value
     if field == "topics":
         unit.topic_deletes.append(row["id"])
+        # Topic rows of this batch not yet written are replaced too.
+        pending = unit.inserts.get("v_topics", [])
+        unit.inserts["v_topics"] = [r for r in pending if r[1] != row["id"]]
         for topic in value:
             unit.add("v_topics", (topic, row["id"], row["kind"]))
     row["title"] = _title(data)

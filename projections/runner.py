@@ -102,7 +102,7 @@ class Followers:
         self,
         names: tuple[str, ...] | None = None,
         *,
-        batch: int = 1000,
+        batch: int = 5000,
         limit: int | None = None,
         progress: Callable[[int], None] | None = None,
         stop: threading.Event | None = None,
@@ -222,7 +222,7 @@ class Runner:
         followers: Followers,
         *,
         poll: float = 0.2,
-        batch: int = 1000,
+        batch: int = 5000,
         jobs: list[tuple[float, Callable[[], Any]]] | None = None,
         clock: Clock | None = None,
     ) -> None:
