@@ -137,7 +137,7 @@ class Views:
         limit: int = 50,
         cursor: str | None = None,
     ) -> Page:
-        filters = {
+        filters: dict[str, Any] = {
             "actor": actor,
             "assignee": assignee,
             "kind": kind,
