@@ -19,7 +19,8 @@ DEMO := ledger/demo/louisville-2017.jsonl
 serve: $(STAMP)
 	@mkdir -p var
 	$(BIN)/ledger import --if-empty $(DEMO)
-	$(BIN)/ledger summary
+	$(BIN)/ledger keys local
+	$(BIN)/ledger serve --port $${PORT:-8000}
 
 test: lint
 	$(BIN)/pytest -q

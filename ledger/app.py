@@ -80,6 +80,8 @@ from ledger.store import (
 
 R = TypeVar("R", bound=Record)
 
+#: What the public sees in place of a withheld field.
+REDACTED = "[redacted]"
 #: How often a write without an expected version is re-applied after losing a race.
 _WRITE_ATTEMPTS = 25
 #: Import lines are idempotent whoever runs the import again.
@@ -746,6 +748,28 @@ class Ledger(Application[UUID]):
             "recorded_by": fields["recorded_by"],
             "data": data,
         }
+
+    def masked(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Events as the public may read them: the text of withheld (redacted) fields is
+        replaced, in every event of the record, by "[redacted]"."""
+        ids = list({UUID(e["record"]["id"]) for e in events})
+        withheld = self.store.redacted_fields(ids) if ids else {}
+        if not withheld:
+            return events
+        out = []
+        for event in events:
+            fields = withheld.get(event["record"]["id"])
+            if not fields or event["type"].endswith(".redacted"):
+                out.append(event)
+                continue
+            data = dict(event["data"])
+            for name in fields:
+                if name in data:
+                    data[name] = REDACTED
+            if data.get("field") in fields:
+                data["old"] = data["new"] = REDACTED
+            out.append({**event, "data": data})
+        return out
 
     def log_events(self, *, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         notifications = self.store.select_notifications(

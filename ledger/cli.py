@@ -270,6 +270,31 @@ def summary() -> None:
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT", help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="server processes")] = 1,
+) -> None:
+    """Serve the HTTP API on whatever store LEDGER_DATABASE_URL names. Followers and the
+    deadline watcher run in the server (each held by one process at a time); set
+    LEDGER_RUN_FOLLOWERS=false to leave them to `ledger worker`."""
+    import uvicorn
+
+    settings = _settings()
+    Ledger(settings).close()  # create the tables once, before workers start
+    err.print(f"serving {settings.database_url} at http://{host}:{port}/ (docs: /docs)")
+    uvicorn.run(
+        "api.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
 def worker(
     poll: Annotated[float, typer.Option(help="seconds between looks at the log when idle")] = 0.5,
     watch_every: Annotated[
@@ -375,6 +400,34 @@ def keys_create(
             raise fail(e.message) from None
     err.print(f"created {scope} key {name!r} ({issued.record.id}); it is shown only now:")
     print(issued.key)
+
+
+def local_key_file(settings: Settings) -> Path:
+    """Where `make serve` keeps the local editor key of a store."""
+    store = settings.store
+    if store.is_sqlite:
+        path = Path(store.sqlite_path)
+        return path.with_name(f"{path.stem}.editor-key")
+    return Path("var") / f"{store.pg_dbname}-{store.pg_schema or 'public'}.editor-key"
+
+
+@keys_app.command("local")
+def keys_local() -> None:
+    """Make sure this store has a local editor key in a file beside it; say where."""
+    settings = _settings()
+    file = local_key_file(settings)
+    with open_admin() as admin:
+        existing = [k for k in admin.list_keys() if k.name == "local-editor" and k.active]
+        key = file.read_text().strip() if file.exists() else ""
+        found = admin.authenticate(key) if key else None
+        if not (found is not None and found.active and found.name == "local-editor"):
+            for stale in existing:
+                admin.revoke_key(str(stale.id), reason="replaced", recorded_by=principal())
+            issued = admin.create_key(name="local-editor", scope="editor", recorded_by=principal())
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(issued.key + "\n")
+            file.chmod(0o600)
+    err.print(f"a local editor key is in {file}")
 
 
 @keys_app.command("list")

@@ -168,6 +168,23 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                     found[row["key"]] = StoredKey(row["request_hash"], json.loads(row["result"]))
         return found
 
+    def redacted_fields(self, ids: Sequence[UUID]) -> dict[str, set[str]]:
+        """The fields each record has had withheld, from its `Redacted` events."""
+        out: dict[str, set[str]] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(ids), 500):
+                chunk = [i.hex for i in ids[start : start + 500]]
+                c.execute(
+                    f"SELECT originator_id, state FROM {self.events_table_name} "
+                    f"WHERE topic LIKE '%.Redacted' AND originator_id IN "
+                    f"({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                for row in c.fetchall():
+                    fields = orjson.loads(row["state"]).get("fields", [])
+                    out.setdefault(str(UUID(row["originator_id"])), set()).update(fields)
+        return out
+
     def select_record(self, originator_id: UUID) -> list[Notification]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
@@ -261,6 +278,20 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             return {
                 row["key"]: StoredKey(row["request_hash"], row["result"]) for row in curs.fetchall()
             }
+
+    def redacted_fields(self, ids: Sequence[UUID]) -> dict[str, set[str]]:
+        """The fields each record has had withheld, from its `Redacted` events."""
+        statement = SQL(
+            "SELECT originator_id, state FROM {schema}.{table} "
+            "WHERE topic LIKE %s AND originator_id = ANY(%s)"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        out: dict[str, set[str]] = {}
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, ("%.Redacted", list(ids)))
+            for row in curs.fetchall():
+                fields = orjson.loads(bytes(row["state"])).get("fields", [])
+                out.setdefault(str(row["originator_id"]), set()).update(fields)
+        return out
 
     def select_record(self, originator_id: UUID) -> list[Notification]:
         statement = SQL(

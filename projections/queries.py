@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ledger.clock import Clock, SystemClock, local_date
+from ledger.domain.errors import InvalidInput
 from ledger.domain.vocab import COMMITMENT_UNRESOLVED
 from projections.db import FOREVER_RECORDED, Sql
 from projections.records import recorded_key
@@ -51,8 +52,8 @@ def decode_cursor(cursor: str) -> Any:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         return json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, json.JSONDecodeError) as e:
-        raise ValueError("not a cursor this server gave out") from e
+    except (ValueError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InvalidInput("not a cursor this server gave out", field="cursor") from e
 
 
 def _plus(day: str, days: int) -> str:
