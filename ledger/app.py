@@ -149,6 +149,33 @@ _BASE_FIELDS = frozenset(
 )
 
 
+def describe(event: Any, position: int) -> dict[str, Any]:
+    """A decoded event in its public form (`/v1/events`, exports, webhooks, Merkle leaves)."""
+    cls = type(event)
+    fields = vars(event)
+    data = {k: v for k, v in fields.items() if k not in _BASE_FIELDS}
+    subject = _NOTICE_SUBJECT.get(cls)
+    wire = EVENT_TYPES[cls]
+    if subject:
+        record = {"kind": subject, "id": data[subject]}
+        version = None
+    else:
+        record = {"kind": wire.split(".")[0], "id": str(event.originator_id)}
+        version = event.originator_version
+    occurred = next((data[f] for f in _WORLD_TIME_FIELDS if data.get(f)), None)
+    return {
+        "position": position,
+        "type": wire,
+        "record": record,
+        "version": version,
+        "occurred_at": occurred,
+        "precision": data.get("precision", "day") if occurred else None,
+        "recorded_at": event.timestamp.isoformat(),
+        "recorded_by": fields["recorded_by"],
+        "data": data,
+    }
+
+
 @dataclass(frozen=True)
 class Written:
     """What a write produced: the record, its new version, and the log position."""
@@ -724,30 +751,7 @@ class Ledger(Application[UUID]):
     # -- the log, as the public sees it ---------------------------------------------------
     def public_event(self, notification: Notification) -> dict[str, Any]:
         """An event as `/v1/events`, exports and webhooks show it."""
-        event: Any = self.mapper.to_domain_event(notification)
-        cls = type(event)
-        fields = vars(event)
-        data = {k: v for k, v in fields.items() if k not in _BASE_FIELDS}
-        subject = _NOTICE_SUBJECT.get(cls)
-        wire = EVENT_TYPES[cls]
-        if subject:
-            record = {"kind": subject, "id": data[subject]}
-            version = None
-        else:
-            record = {"kind": wire.split(".")[0], "id": str(event.originator_id)}
-            version = event.originator_version
-        occurred = next((data[f] for f in _WORLD_TIME_FIELDS if data.get(f)), None)
-        return {
-            "position": notification.id,
-            "type": wire,
-            "record": record,
-            "version": version,
-            "occurred_at": occurred,
-            "precision": data.get("precision", "day") if occurred else None,
-            "recorded_at": event.timestamp.isoformat(),
-            "recorded_by": fields["recorded_by"],
-            "data": data,
-        }
+        return describe(self.mapper.to_domain_event(notification), notification.id)
 
     def masked(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Events as the public may read them: the text of withheld (redacted) fields is

@@ -55,6 +55,18 @@ class Settings(BaseSettings):
         description="sqlite:///path/to/file.db or postgresql://user@host:port/dbname",
     )
     timezone: str = Field(default="UTC", description="the time zone deadlines pass in")
+    origin: str = Field(
+        default="accountability-ledger.local/log",
+        description="the name of the log in its signed checkpoints",
+        pattern=r"^[\x21-\x7e]+$",
+    )
+    signing_key_file: str | None = Field(
+        default=None,
+        description="the Ed25519 checkpoint signing key (PEM); made beside the store if unset",
+    )
+    checkpoint_every: float = Field(
+        default=5.0, description="least seconds between checkpoints while the log grows"
+    )
 
     @field_validator("database_url")
     @classmethod

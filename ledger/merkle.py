@@ -128,9 +128,7 @@ def _hashes(*values: bytes) -> bool:
     return all(len(v) == 32 for v in values)
 
 
-def verify_inclusion(
-    index: int, size: int, leaf: Hash, path: Sequence[Hash], root: Hash
-) -> bool:
+def verify_inclusion(index: int, size: int, leaf: Hash, path: Sequence[Hash], root: Hash) -> bool:
     """RFC 9162 2.1.3.2."""
     if index < 0 or index >= size or not _hashes(leaf, *path):
         return False

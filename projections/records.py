@@ -461,7 +461,7 @@ class RecordsProjection(Projection[Any]):
         self.process_batch([(domain_event, tracking.notification_id)], tracking, after=None)
 
     def process_batch(
-        self, events: Sequence[tuple[Any, int]], tracking: Tracking, *, after: int | None
+        self, events: Sequence[tuple[Any, ...]], tracking: Tracking, *, after: int | None
     ) -> None:
         """Apply events (with their positions) and record `tracking`, in one transaction.
         With `after`, the batch is refused (StaleBatch) unless the follower is still there."""
@@ -473,9 +473,9 @@ class RecordsProjection(Projection[Any]):
                 str(
                     getattr(e, "commitment", None) or getattr(e, "inquiry", None) or e.originator_id
                 )
-                for e, _ in events
+                for e, *_ in events
             )
-            for event, position in events:
+            for event, position, *_ in events:
                 handler = _HANDLERS.get(EVENT_TYPES.get(type(event), ""))
                 if handler is not None:
                     handler(self, unit, event, position, recorded_key(event.timestamp))

@@ -26,8 +26,16 @@ from eventsourcing.persistence import Tracking
 from ledger.app import Ledger
 from ledger.clock import Clock, SystemClock
 from ledger.config import Settings, StoreURL
+from ledger.integrity import Signer
 from ledger.store import pg_conninfo
 from projections.db import StaleBatch, open_view, views_path
+from projections.integrity import (
+    INTEGRITY_TABLES,
+    IntegrityProjection,
+    IntegrityQueries,
+    PostgresIntegrityView,
+    SQLiteIntegrityView,
+)
 from projections.queries import Views
 from projections.records import (
     RECORD_TABLES,
@@ -63,6 +71,12 @@ FOLLOWERS: dict[str, FollowerSpec] = {
         (SQLiteTimelineView, PostgresTimelineView),
         TIMELINE_TABLES,
     ),
+    "integrity": FollowerSpec(
+        "integrity",
+        IntegrityProjection,
+        (SQLiteIntegrityView, PostgresIntegrityView),
+        INTEGRITY_TABLES,
+    ),
 }
 
 
@@ -77,9 +91,22 @@ class Followers:
         self.store: StoreURL = self.settings.store
         self.names = names or tuple(FOLLOWERS)
         self.views = {n: open_view(self.store, n, FOLLOWERS[n].views) for n in FOLLOWERS}
+        self.signer = Signer.from_settings(self.settings)
         self.projections = {
-            n: FOLLOWERS[n].projection(self.views[n], self.settings.timezone) for n in FOLLOWERS
+            n: FOLLOWERS[n].projection(self.views[n], self.settings.timezone)
+            for n in FOLLOWERS
+            if n != "integrity"
         }
+        self.projections["integrity"] = IntegrityProjection(
+            self.views["integrity"],
+            signer=self.signer,
+            every=self.settings.checkpoint_every,
+            clock=clock or ledger.clock,
+            mapper=ledger.mapper,
+        )
+        self.integrity = IntegrityQueries(
+            self.views["integrity"], self.signer, clock or ledger.clock
+        )
         self.queries = Views(
             self.views["records"],
             self.views["timeline"],
@@ -122,10 +149,10 @@ class Followers:
             )
             if not notifications:
                 break
-            events = [(self.ledger.mapper.to_domain_event(n), n.id) for n in notifications]
+            events = [(self.ledger.mapper.to_domain_event(n), n.id, n.state) for n in notifications]
             last = notifications[-1].id
             for name, position in positions.items():
-                mine = [(e, p) for e, p in events if p > position]
+                mine = [item for item in events if item[1] > position]
                 if mine:
                     self._commit(name, mine, position, last)
             done += len(notifications)
@@ -133,7 +160,9 @@ class Followers:
                 progress(len(notifications))
         return done
 
-    def _commit(self, name: str, events: list[tuple[Any, int]], after: int, last: int) -> None:
+    def _commit(
+        self, name: str, events: list[tuple[Any, int, bytes]], after: int, last: int
+    ) -> None:
         projection = self.projections[name]
         try:
             projection.process_batch(events, Tracking(name, last), after=after)

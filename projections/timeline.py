@@ -133,7 +133,7 @@ class TimelineProjection(Projection[Any]):
         self.process_batch([(domain_event, tracking.notification_id)], tracking, after=None)
 
     def process_batch(
-        self, events: Sequence[tuple[Any, int]], tracking: Tracking, *, after: int | None
+        self, events: Sequence[tuple[Any, ...]], tracking: Tracking, *, after: int | None
     ) -> None:
         with self.view.write() as sql:
             if after is not None:
@@ -142,7 +142,7 @@ class TimelineProjection(Projection[Any]):
             dirty_search: set[str] = set()
             entries: list[tuple[Any, ...]] = []
             keys: list[tuple[Any, ...]] = []
-            for event, position in events:
+            for event, position, *_ in events:
                 wire = EVENT_TYPES.get(type(event))
                 if wire is None:
                     continue

@@ -16,7 +16,13 @@ router = APIRouter(prefix="/v1", tags=["events"])
 
 
 def page_of_events(services: Services, after: int, limit: int) -> list[dict[str, Any]]:
-    return services.ledger.masked(services.ledger.log_events(after=after, limit=limit))
+    """Events as the public sees them, each with its Merkle leaf once the tree has it."""
+    items = services.ledger.masked(services.ledger.log_events(after=after, limit=limit))
+    leaves = services.followers.integrity.leaves([e["position"] for e in items])
+    for item in items:
+        leaf = leaves.get(item["position"])
+        item["leaf_index"], item["leaf_hash"] = leaf if leaf else (None, None)
+    return items
 
 
 @router.get("/events", summary="The whole log, in order")
