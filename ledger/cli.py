@@ -385,6 +385,59 @@ def rebuild(
     err.print(f"rebuilt {', '.join(names)} up to position {head}")
 
 
+@app.command()
+def verify(
+    url: Annotated[
+        str | None, typer.Option(help="audit the ledger served at URL instead of this store")
+    ] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="a checkpoint saved earlier (with --url)")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="the pinned verifier key, or a file holding it (--url)")
+    ] = None,
+    save: Annotated[bool, typer.Option(help="save the new checkpoint over the old")] = False,
+) -> None:
+    """Check that no stored event was edited, deleted, inserted or moved.
+
+    Without --url: recompute every leaf and the root from this store's events, and check the
+    latest signed checkpoint. With --url: from a checkpoint saved earlier, fetch the server's
+    new checkpoint and a consistency proof, verify both with the pinned key only, and say
+    whether history was only appended to."""
+    from projections.runner import Followers
+    from projections.verify import verify_local, verify_remote
+
+    if url is not None:
+        if checkpoint is None or key is None:
+            raise fail("--url needs --checkpoint FILE and --key VKEY", code=2)
+        pinned = Path(key).read_text().strip() if Path(key).is_file() else key
+        verdict, new_note = verify_remote(url, checkpoint.read_text(), pinned)
+        if verdict.ok and save and new_note:
+            checkpoint.write_text(new_note)
+    else:
+        with open_ledger() as ledger:
+            followers = Followers(ledger)
+            followers.catch_up(("integrity",))
+            with Progress(
+                TextColumn("verifying"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as progress:
+                task = progress.add_task("verify", total=ledger.last_position())
+
+                def advance(n: int, total: int) -> None:
+                    progress.advance(task, n)
+
+                verdict = verify_local(ledger, followers, progress=advance)
+            followers.close()
+    if not verdict.ok:
+        raise fail(verdict.message)
+    err.print(f"[green]ok:[/green] {verdict.message}")
+
+
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option("--name", help="who or what uses the key")],
