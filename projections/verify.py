@@ -139,7 +139,11 @@ def verify_remote(
             return Verdict(False, "the log shrank: history was rewritten", None, details), None
         if new.size == old.size:
             same = new.root == old.root
-            message = "no new events; same root" if same else "same size, different root"
+            message = (
+                "no new events; same root"
+                if same
+                else "history was rewritten: same size, different root"
+            )
             return Verdict(same, message, None, details), response.text if same else None
         proof = http.get(
             f"{base}/v1/integrity/proof/consistency",

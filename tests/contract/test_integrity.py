@@ -187,7 +187,7 @@ def test_a_truncated_log_is_caught(logged: tuple[Ledger, Followers]) -> None:
 
 
 def test_events_carry_their_leaf(logged: tuple[Ledger, Followers]) -> None:
-    ledger, followers = logged
+    _, followers = logged
     leaves = followers.integrity.leaves([1, 2, 19])
     assert [leaves[p][0] for p in (1, 2, 19)] == [0, 1, 18]
     proof = followers.integrity.inclusion(18, 19)
