@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
 from api.deps import RateLimiter
-from api.routes import events, feeds, health, integrity, keys, records, views
+from api.routes import events, feeds, health, integrity, keys, records, views, webhooks
 from api.services import Services
 
 DESCRIPTION = """
@@ -76,7 +76,7 @@ def create_app(services: Services | None = None, *, own_services: bool = False) 
             )
         return await call_next(request)
 
-    for module in (health, events, views, records, keys, feeds, integrity):
+    for module in (health, events, views, records, keys, feeds, integrity, webhooks):
         app.include_router(module.router)
     return app
 

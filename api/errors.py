@@ -80,7 +80,63 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts)
 
 
+#: The OpenAPI schema of every error body.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details; `errors` names each bad field and why",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "reason"],
+                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _document(app: FastAPI) -> None:
+    """Describe errors in the OpenAPI as they are sent: every error response of every
+    operation is `application/problem+json` (FastAPI would otherwise document its own 422
+    body, which this API never sends)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = generate()
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        schemas["Problem"] = PROBLEM_SCHEMA
+        content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for operations in spec.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, response in responses.items():
+                    if status[0] in "45":
+                        response["content"] = content
+                responses.setdefault(
+                    "default", {"description": "an error, as problem details", "content": content}
+                )
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _document(app)
+
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         for cls, status, slug, title in _DOMAIN:

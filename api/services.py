@@ -9,6 +9,7 @@ from ledger.admin import Admin
 from ledger.app import Ledger
 from ledger.clock import Clock
 from ledger.config import Settings
+from projections.outbox import Sender
 from projections.queries import Views
 from projections.runner import Followers, Runner
 from projections.watcher import DeadlineWatcher
@@ -21,6 +22,7 @@ class Services:
     followers: Followers
     api: ApiSettings = field(default_factory=ApiSettings)
     runner: Runner | None = None
+    sender: Sender | None = None
 
     @property
     def views(self) -> Views:
@@ -38,16 +40,22 @@ class Services:
         settings.ensure_local_dirs()
         ledger = Ledger(settings, clock=clock)
         admin = Admin(settings, clock=clock)
-        followers = Followers(ledger, clock=clock)
+        followers = Followers(ledger, clock=clock, admin=admin)
         return cls(ledger=ledger, admin=admin, followers=followers, api=api or ApiSettings())
 
-    def start_followers(self, *, poll: float = 0.2) -> None:
-        """Run the followers and the deadline watcher in this process."""
+    def start_followers(self, *, poll: float = 0.2, send_every: float = 1.0) -> None:
+        """Run the followers, the deadline watcher and the webhook sender in this process."""
         watcher = DeadlineWatcher(self.ledger, self.views, self.ledger.clock)
+        self.sender = Sender(
+            self.followers.views["outbox"],
+            self.admin,
+            self.ledger.clock,
+            allow_private=self.ledger.settings.webhook_allow_private,
+        )
         self.runner = Runner(
             self.followers,
             poll=poll,
-            jobs=[(self.api.watch_every, watcher.run_once)],
+            jobs=[(self.api.watch_every, watcher.run_once), (send_every, self.sender.run_once)],
             clock=self.ledger.clock,
         ).start()
 
@@ -55,6 +63,9 @@ class Services:
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
+        if self.sender is not None:
+            self.sender.close()
+            self.sender = None
         self.followers.close()
         self.admin.close()
         self.ledger.close()

@@ -9,9 +9,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
 
-    public_url: str = Field(
-        default="http://127.0.0.1:8000", description="the base URL links are built from"
-    )
     write_rate: float = Field(default=10.0, description="writes per second allowed per key")
     write_burst: int = Field(default=60, description="writes a key may make at once")
     max_body_bytes: int = Field(default=256 * 1024, description="largest request body")

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
-from uuid import UUID, uuid5
+from uuid import UUID, uuid4, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
@@ -24,6 +24,7 @@ from ledger.config import Settings
 from ledger.domain.errors import InvalidInput, RuleViolation
 from ledger.errors import NotFound
 from ledger.store import persistence_env, schema_lock
+from ledger.webhooks import WebhookSubscription, check_types, check_url, new_secret
 
 Scope = Literal["reader", "editor", "admin"]
 SCOPES: tuple[Scope, ...] = ("reader", "editor", "admin")
@@ -170,6 +171,117 @@ class Admin(Application[UUID]):
             raise RuleViolation(f"key {record.name!r} changed meanwhile; try again") from None
         return record
 
+    # -- webhook subscriptions ------------------------------------------------------------
+    def create_subscription(
+        self,
+        *,
+        url: str,
+        types: list[str],
+        actors: list[str],
+        topics: list[str],
+        description: str | None,
+        enabled: bool,
+        from_position: int,
+        recorded_by: str,
+    ) -> WebhookSubscription:
+        from ledger.app import EVENT_TYPES
+
+        record = WebhookSubscription._create(
+            WebhookSubscription.Created,
+            id=uuid4(),
+            timestamp=self.clock.now(),
+            url=check_url(url),
+            types=check_types(types, set(EVENT_TYPES.values())),
+            actors=list(actors),
+            topics=list(topics),
+            description=description,
+            enabled=enabled,
+            secret=new_secret(),
+            from_position=from_position,
+            recorded_by=recorded_by,
+        )
+        self.save(record)
+        return record
+
+    def subscription(self, subscription_id: UUID) -> WebhookSubscription:
+        try:
+            record: Aggregate = self.repository.get(subscription_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"no webhook subscription {subscription_id}") from None
+        if not isinstance(record, WebhookSubscription) or record.deleted:
+            raise NotFound(f"no webhook subscription {subscription_id}")
+        return record
+
+    def subscriptions(self, *, include_deleted: bool = False) -> list[WebhookSubscription]:
+        out = []
+        for notification in self._all_notifications():
+            if notification.originator_version == 1:
+                record: Aggregate = self.repository.get(notification.originator_id)
+                if isinstance(record, WebhookSubscription) and (
+                    include_deleted or not record.deleted
+                ):
+                    out.append(record)
+        return out
+
+    def change_subscription(
+        self, subscription_id: UUID, *, recorded_by: str, **changes: Any
+    ) -> WebhookSubscription:
+        from ledger.app import EVENT_TYPES
+
+        record = self.subscription(subscription_id)
+        if "url" in changes:
+            check_url(changes["url"])
+        if "types" in changes:
+            changes["types"] = check_types(changes["types"], set(EVENT_TYPES.values()))
+        changes = {k: v for k, v in changes.items() if getattr(record, k) != v}
+        if changes:
+            record.trigger_event(
+                WebhookSubscription.Updated,
+                timestamp=self.clock.now(),
+                changes=changes,
+                recorded_by=recorded_by,
+            )
+            self._save(record)
+        return record
+
+    def rotate_secret(self, subscription_id: UUID, *, recorded_by: str) -> WebhookSubscription:
+        record = self.subscription(subscription_id)
+        record.trigger_event(
+            WebhookSubscription.SecretRotated,
+            timestamp=self.clock.now(),
+            secret=new_secret(),
+            recorded_by=recorded_by,
+        )
+        self._save(record)
+        return record
+
+    def disable_subscription(
+        self, subscription_id: UUID, *, reason: str, recorded_by: str
+    ) -> WebhookSubscription:
+        record = self.subscription(subscription_id)
+        if record.enabled:
+            record.trigger_event(
+                WebhookSubscription.Disabled,
+                timestamp=self.clock.now(),
+                reason=reason,
+                recorded_by=recorded_by,
+            )
+            self._save(record)
+        return record
+
+    def delete_subscription(self, subscription_id: UUID, *, recorded_by: str) -> None:
+        record = self.subscription(subscription_id)
+        record.trigger_event(
+            WebhookSubscription.Deleted, timestamp=self.clock.now(), recorded_by=recorded_by
+        )
+        self._save(record)
+
+    def _save(self, record: Aggregate) -> None:
+        try:
+            self.save(record)
+        except IntegrityError:
+            raise RuleViolation("the subscription changed meanwhile; try again") from None
+
     def audit(self) -> list[dict[str, Any]]:
         """Who issued and revoked which key, when: the admin-only audit trail."""
         trail = []
@@ -185,6 +297,9 @@ class Admin(Application[UUID]):
                     "recorded_by": fields.get("recorded_by"),
                     "name": fields.get("name"),
                     "scope": fields.get("scope"),
+                    "url": fields.get("url"),
+                    "changes": sorted(fields.get("changes", {})) or None,
+                    "reason": fields.get("reason"),
                 }
             )
         return trail

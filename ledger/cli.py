@@ -315,10 +315,25 @@ def worker(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    from ledger.admin import Admin
+    from projections.outbox import Sender
+
     with open_ledger() as ledger:
-        followers = Followers(ledger)
+        admin = Admin(ledger.settings)
+        followers = Followers(ledger, admin=admin)
         watcher = DeadlineWatcher(ledger, followers.queries, ledger.clock)
-        runner = Runner(followers, poll=poll, batch=batch, jobs=[(watch_every, watcher.run_once)])
+        sender = Sender(
+            followers.views["outbox"],
+            admin,
+            ledger.clock,
+            allow_private=ledger.settings.webhook_allow_private,
+        )
+        runner = Runner(
+            followers,
+            poll=poll,
+            batch=batch,
+            jobs=[(watch_every, watcher.run_once), (1.0, sender.run_once)],
+        )
         runner.start()
         err.print(f"worker following {ledger.settings.database_url}")
         try:
@@ -326,7 +341,9 @@ def worker(
                 pass
         finally:
             runner.stop()
+            sender.close()
             followers.close()
+            admin.close()
     err.print("worker stopped")
 
 

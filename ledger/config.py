@@ -64,6 +64,13 @@ class Settings(BaseSettings):
         default=None,
         description="the Ed25519 checkpoint signing key (PEM); made beside the store if unset",
     )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="the base URL links are built from"
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="let webhooks reach private and loopback addresses (local development)",
+    )
     checkpoint_every: float = Field(
         default=5.0, description="least seconds between checkpoints while the log grows"
     )

@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from eventsourcing.persistence import Tracking
 
+from ledger.admin import Admin
 from ledger.app import Ledger
 from ledger.clock import Clock, SystemClock
 from ledger.config import Settings, StoreURL
@@ -35,6 +36,13 @@ from projections.integrity import (
     IntegrityQueries,
     PostgresIntegrityView,
     SQLiteIntegrityView,
+)
+from projections.outbox import (
+    OUTBOX_TABLES,
+    OutboxProjection,
+    OutboxQueries,
+    PostgresOutboxView,
+    SQLiteOutboxView,
 )
 from projections.queries import Views
 from projections.records import (
@@ -77,6 +85,9 @@ FOLLOWERS: dict[str, FollowerSpec] = {
         (SQLiteIntegrityView, PostgresIntegrityView),
         INTEGRITY_TABLES,
     ),
+    "outbox": FollowerSpec(
+        "outbox", OutboxProjection, (SQLiteOutboxView, PostgresOutboxView), OUTBOX_TABLES
+    ),
 }
 
 
@@ -84,18 +95,24 @@ class Followers:
     """A store's views: where they live, how they are fed, and the queries over them."""
 
     def __init__(
-        self, ledger: Ledger, *, clock: Clock | None = None, names: tuple[str, ...] = ()
+        self,
+        ledger: Ledger,
+        *,
+        clock: Clock | None = None,
+        admin: Admin | None = None,
+        names: tuple[str, ...] = (),
     ) -> None:
         self.ledger = ledger
+        self.admin = admin
         self.settings: Settings = ledger.settings
         self.store: StoreURL = self.settings.store
-        self.names = names or tuple(FOLLOWERS)
+        available = tuple(n for n in FOLLOWERS if n != "outbox" or admin is not None)
+        self.names = names or available
         self.views = {n: open_view(self.store, n, FOLLOWERS[n].views) for n in FOLLOWERS}
         self.signer = Signer.from_settings(self.settings)
         self.projections = {
             n: FOLLOWERS[n].projection(self.views[n], self.settings.timezone)
-            for n in FOLLOWERS
-            if n != "integrity"
+            for n in ("records", "timeline")
         }
         self.projections["integrity"] = IntegrityProjection(
             self.views["integrity"],
@@ -104,6 +121,13 @@ class Followers:
             clock=clock or ledger.clock,
             mapper=ledger.mapper,
         )
+        now = clock or ledger.clock
+        base_url = self.settings.public_url
+        if admin is not None:
+            self.projections["outbox"] = OutboxProjection(
+                self.views["outbox"], ledger=ledger, admin=admin, base_url=base_url
+            )
+        self.outbox = OutboxQueries(self.views["outbox"], ledger, now, base_url)
         self.integrity = IntegrityQueries(
             self.views["integrity"], self.signer, clock or ledger.clock
         )

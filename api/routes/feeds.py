@@ -37,7 +37,7 @@ def _all(fetch: Any) -> list[dict[str, Any]]:
 
 
 def _atom(services: Services, title: str, feed_id: str, entries: list[dict[str, Any]]) -> str:
-    base = services.api.public_url.rstrip("/")
+    base = services.ledger.settings.public_url.rstrip("/")
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
     ET.SubElement(feed, f"{{{ATOM}}}title").text = title
@@ -98,7 +98,7 @@ def _calendar(services: Services, items: list[dict[str, Any]], name: str) -> byt
     calendar.add("prodid", "-//accountability ledger//deadlines//EN")
     calendar.add("version", "2.0")
     calendar.add("x-wr-calname", name)
-    base = services.api.public_url.rstrip("/")
+    base = services.ledger.settings.public_url.rstrip("/")
     stamp = datetime.now(UTC)
     for item in items:
         due = item.get("due") or {}
@@ -255,7 +255,7 @@ async def claim_review(
         raise ApiProblem(
             409, "not-assessed", "Not assessed", "this claim has no assessment to review yet"
         )
-    base = services.api.public_url.rstrip("/")
+    base = services.ledger.settings.public_url.rstrip("/")
     assessment = found["assessment"]
     body = {
         "@context": "https://schema.org",
