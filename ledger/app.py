@@ -210,6 +210,8 @@ class Batch:
         self.touched: list[UUID] = []
         #: Ids known not to exist in the store when the batch began.
         self.absent = absent or set()
+        #: (record id, fields, version of the redaction) whose earlier text is to be erased.
+        self.erasures: list[tuple[UUID, list[str], int]] = []
 
     def _touch(self, record_id: UUID) -> None:
         if record_id not in self.touched:
@@ -363,7 +365,7 @@ class Ledger(Application[UUID]):
             events = batch.collect()
             keys = self._key_records(principal, command, record, len(events))
             try:
-                recordings = self.events.put(events, idempotency=keys)
+                recordings = self.events.put(events, idempotency=keys, erase=batch.erasures)
             except IntegrityError:
                 if command.key:
                     found = self.store.find_keys(principal, [command.key]).get(command.key)
@@ -443,7 +445,7 @@ class Ledger(Application[UUID]):
         found = self.store.find_keys(IMPORT_PRINCIPAL, keys)
         absent = self.learn_kinds([c.id for c in commands if c.id is not None])
         batch = Batch(self, absent)
-        planned: list[tuple[list[DomainEventProtocol[UUID]], IdempotencyRecord]] = []
+        planned: list[tuple[list[DomainEventProtocol[UUID]], IdempotencyRecord, list[Any]]] = []
         seen: set[str] = set()
         for index, (command, key, digest) in enumerate(zip(commands, keys, hashes, strict=True)):
             if progress:
@@ -464,14 +466,19 @@ class Ledger(Application[UUID]):
             events = batch.collect()
             result_of = {"kind": record.KIND, "id": str(record.id), "version": record.version}
             key_record = IdempotencyRecord(IMPORT_PRINCIPAL, key, digest, result_of, len(events))
-            planned.append((events, key_record))
+            planned.append((events, key_record, batch.erasures))
+            batch.erasures = []
         if result.errors or dry_run:
             return result
         for start in range(0, len(planned), chunk_size):
             part = planned[start : start + chunk_size]
-            events = [e for evs, _ in part for e in evs]
+            events = [e for evs, _, _ in part for e in evs]
             try:
-                self.events.put(events, idempotency=[k for _, k in part])
+                self.events.put(
+                    events,
+                    idempotency=[k for _, k, _ in part],
+                    erase=[x for _, _, erasures in part for x in erasures],
+                )
             except IntegrityError:
                 raise Conflict(
                     f"another writer changed records of command {start + 1} onwards while "
@@ -730,7 +737,9 @@ class Ledger(Application[UUID]):
     def _redact(self, b: Batch, c: Command, ctx: _Context) -> Record:
         data = cast(Redaction, c.data)
         record = self._target(b, c, RECORD_CLASSES[c.kind])
+        before = set(record.redactions)
         record.redact(fields=data.fields, reason=data.reason, **self._sign(ctx))
+        b.erasures.append((record.id, sorted(set(record.redactions) - before), record.version))
         return record
 
     # -- system notices -------------------------------------------------------------------

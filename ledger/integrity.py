@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -23,6 +25,50 @@ from ledger.config import Settings
 
 ED25519 = b"\x01"
 SIGNATURE_PREFIX = "\u2014 "
+
+
+#: The key of the marker that stands in a stored payload for an erased (redacted) value.
+ERASED = "_redacted_"
+
+
+def erased_marker(value: Any) -> dict[str, str]:
+    """What replaces a withheld value in stored payloads: the digest of the value."""
+    return {ERASED: hashlib.sha256(rfc8785.dumps(value)).hexdigest()}
+
+
+def payload_digest(payload: bytes) -> tuple[str, list[str]]:
+    """The digest a leaf commits to, and the fields found erased.
+
+    Each top-level field of the stored payload is hashed on its own (SHA-256 of its RFC 8785
+    JSON), and the digest is the SHA-256 of the canonical map of those hashes. An erased field
+    keeps its hash in its marker, so redaction leaves the digest, the leaf and every proof as
+    they were, while any other change to the payload changes them."""
+    fields = orjson.loads(payload)
+    digests: dict[str, str] = {}
+    erased: list[str] = []
+    for name, value in fields.items():
+        if isinstance(value, dict) and set(value) == {ERASED}:
+            digests[name] = str(value[ERASED])
+            erased.append(name)
+        else:
+            digests[name] = hashlib.sha256(rfc8785.dumps(value)).hexdigest()
+    return hashlib.sha256(rfc8785.dumps(digests)).hexdigest(), erased
+
+
+def erase_fields(payload: bytes, fields: Sequence[str]) -> bytes | None:
+    """The payload with the values of `fields` (and a correction's old and new value of one
+    of them) replaced by their markers; None if nothing was left to erase."""
+    state = orjson.loads(payload)
+    changed = False
+    names = [f for f in fields if f in state]
+    if state.get("field") in fields:
+        names += [k for k in ("old", "new") if k in state]
+    for name in names:
+        value = state[name]
+        if not (isinstance(value, dict) and set(value) == {ERASED}):
+            state[name] = erased_marker(value)
+            changed = True
+    return orjson.dumps(state) if changed else None
 
 
 def leaf_bytes(event: dict[str, Any], payload: bytes) -> bytes:
@@ -36,7 +82,7 @@ def leaf_bytes(event: dict[str, Any], payload: bytes) -> bytes:
             "occurred_at": event["occurred_at"],
             "recorded_at": event["recorded_at"],
             "recorded_by": event["recorded_by"],
-            "payload_sha256": hashlib.sha256(payload).hexdigest(),
+            "payload_sha256": payload_digest(payload)[0],
         }
     )
 

@@ -29,6 +29,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from ledger.config import StoreURL
+from ledger.integrity import erase_fields
 
 
 @dataclass
@@ -111,6 +112,20 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         if not stored_events:
             return []
+        for record_id, fields, before in kwargs.get("erase") or ():
+            c.execute(
+                f"SELECT originator_version, state FROM {self.events_table_name} "
+                "WHERE originator_id = ? AND originator_version < ?",
+                (record_id.hex, before),
+            )
+            for row in c.fetchall():
+                erased = erase_fields(bytes(row["state"]), fields)
+                if erased is not None:
+                    c.execute(
+                        f"UPDATE {self.events_table_name} SET state = ? "
+                        "WHERE originator_id = ? AND originator_version = ?",
+                        (erased, record_id.hex, row["originator_version"]),
+                    )
         c.executemany(
             self.insert_events_statement,
             [
@@ -236,6 +251,32 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 "PRIMARY KEY (principal, key))"
             ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.keys_table))
         )
+
+    def _insert_events(
+        self, curs: psycopg.Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """Before the events go in, in their transaction: erase what they redact."""
+        table = SQL("{schema}.{table}").format(
+            schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name)
+        )
+        for record_id, fields, before in kwargs.get("erase") or ():
+            curs.execute(
+                SQL(
+                    "SELECT originator_version, state FROM {t} "
+                    "WHERE originator_id = %s AND originator_version < %s FOR UPDATE"
+                ).format(t=table),
+                (record_id, before),
+            )
+            for row in curs.fetchall():
+                erased = erase_fields(bytes(row["state"]), fields)
+                if erased is not None:
+                    curs.execute(
+                        SQL(
+                            "UPDATE {t} SET state = %s "
+                            "WHERE originator_id = %s AND originator_version = %s"
+                        ).format(t=table),
+                        (erased, record_id, row["originator_version"]),
+                    )
 
     def _fetch_ids_after_insert_events(
         self,

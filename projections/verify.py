@@ -17,7 +17,13 @@ import httpx
 
 from ledger import merkle
 from ledger.app import Ledger, describe
-from ledger.integrity import Checkpoint, leaf_hash, parse_checkpoint, parse_vkey
+from ledger.integrity import (
+    Checkpoint,
+    leaf_hash,
+    parse_checkpoint,
+    parse_vkey,
+    payload_digest,
+)
 from projections.runner import Followers
 
 
@@ -40,6 +46,9 @@ def verify_local(
     positions: list[int] = []
     after = 0
     first_bad: tuple[int, str] | None = None
+    # Erased values must each be announced by a redaction of their record in the log.
+    erasures: list[tuple[int, str, list[str]]] = []
+    redacted: dict[str, set[str]] = {}
     while True:
         page = ledger.store.select_notifications(start=after, limit=2000, inclusive_of_start=False)
         if not page:
@@ -50,6 +59,16 @@ def verify_local(
             try:
                 event = describe(ledger.mapper.to_domain_event(n), n.id)
                 leaf = leaf_hash(event, payload)
+                erased = payload_digest(payload)[1]
+                record_id = event["record"]["id"]
+                if event["type"].endswith(".redacted"):
+                    redacted.setdefault(record_id, set()).update(event["data"]["fields"])
+                if erased:
+                    names = [
+                        str(event["data"].get("field")) if f in ("old", "new") else f
+                        for f in erased
+                    ]
+                    erasures.append((n.id, record_id, names))
             except Exception:  # a payload edited into nonsense still names its position
                 leaf = merkle.leaf_hash(b"undecodable:" + payload)
                 if first_bad is None:
@@ -70,6 +89,14 @@ def verify_local(
         after = page[-1].id
         if progress:
             progress(len(page), total)
+    for position, record_id, names in erasures:
+        unannounced = [f for f in names if f not in redacted.get(record_id, set())]
+        if unannounced and (first_bad is None or position < first_bad[0]):
+            first_bad = (
+                position,
+                f"{', '.join(unannounced)} erased without a redaction in the log",
+            )
+            break
     if first_bad is None and tree.size < len(recorded):
         missing = recorded[tree.size][1]
         first_bad = (missing, f"the log ends before position {missing}, which the tree holds")

@@ -14,6 +14,7 @@ import pytest
 
 from ledger import merkle
 from ledger.app import Ledger
+from ledger.commands import slug_id
 from ledger.config import Settings
 from ledger.integrity import parse_checkpoint, parse_vkey
 from projections.runner import Followers
@@ -220,3 +221,46 @@ def test_a_new_signing_key_keeps_old_checkpoints_verifiable(
     finally:
         renewed.ledger.close()
         renewed.close()
+
+
+def test_a_redaction_erases_stored_text_and_every_proof_still_verifies(
+    logged: tuple[Ledger, Followers],
+) -> None:
+    ledger, followers = logged
+    old = _checkpoint(followers)
+    run(ledger, "claim.redaction", "claim/19-of-23", fields=["text"], reason="legal request")
+    followers.catch_up()
+    tamper = Tamper(ledger)
+    created = tamper.payload(6)  # the claim's creation event
+    assert b"officers acted properly" not in created
+    assert b'"_redacted_"' in created
+    history = ledger.masked(ledger.history("claim", slug_id("claim/19-of-23")))
+    assert all("officers acted properly" not in str(e["data"]) for e in history)
+    verdict = verify_local(ledger, followers)
+    assert verdict.ok, verdict.message
+    new = parse_checkpoint(followers.integrity.checkpoint_now(), *parse_vkey(followers.signer.vkey))
+    proof = followers.integrity.consistency(old.size, new.size)
+    assert merkle.verify_consistency(
+        old.size, new.size, old.root, new.root, [bytes.fromhex(p) for p in proof["path"]]
+    )
+    leaf = followers.integrity.inclusion(5, new.size)
+    assert merkle.verify_inclusion(
+        5,
+        new.size,
+        bytes.fromhex(leaf["leaf_hash"]),
+        [bytes.fromhex(p) for p in leaf["path"]],
+        new.root,
+    )
+
+
+def test_an_unannounced_erasure_fails_verification(logged: tuple[Ledger, Followers]) -> None:
+    from ledger.integrity import erase_fields
+
+    ledger, followers = logged
+    tamper = Tamper(ledger)
+    erased = erase_fields(tamper.payload(6), ["text"])
+    assert erased is not None
+    tamper.set_payload(6, erased)
+    verdict = verify_local(ledger, followers)
+    assert not verdict.ok and verdict.bad_position == 6, verdict.message
+    assert "without a redaction" in verdict.message
