@@ -22,7 +22,13 @@ serve: $(STAMP)
 	$(BIN)/ledger keys local
 	$(BIN)/ledger serve --port $${PORT:-8000}
 
-test: lint
+CHROMIUM := /usr/bin/chromium
+
+# The browser tests drive Debian's Chromium; install it when it is missing.
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: lint $(CHROMIUM)
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

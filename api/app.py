@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.deps import RateLimiter
 from api.routes import events, feeds, health, integrity, keys, records, views, webhooks
 from api.services import Services
+from api.web import editor, pages
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 DESCRIPTION = """
 An append-only, sourced history of what officials and institutions promise, claim and do.
@@ -78,6 +83,9 @@ def create_app(services: Services | None = None, *, own_services: bool = False) 
 
     for module in (health, events, views, records, keys, feeds, integrity, webhooks):
         app.include_router(module.router)
+    app.include_router(pages.router)
+    app.include_router(editor.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
 
 

@@ -174,6 +174,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (not UTF-8): bad input, like any.
+            return problem(
+                422,
+                "invalid-input",
+                "Invalid input",
+                f"body: {exc.detail}; send UTF-8 JSON",
+                instance=request.url.path,
+                errors=[{"field": "body", "reason": str(exc.detail)}],
+            )
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         return problem(
             exc.status_code,

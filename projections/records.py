@@ -502,7 +502,8 @@ def on_created(p: RecordsProjection, unit: Unit, event: Any, position: int, reco
     data = _fields(event)
     record_id = str(event.originator_id)
     world: str | None = next((data[f] for f in _WORLD if data.get(f)), None)
-    made_on: str = _day(world) or p.local_day(event)
+    # An actor has no date in the world: it exists at every world date the ledger shows.
+    made_on: str = _day(world) or ("0001-01-01" if kind == "actor" else p.local_day(event))
     row: dict[str, Any] = {
         "id": record_id,
         "kind": kind,

@@ -242,7 +242,16 @@ _RATINGS = {
 }
 
 
-@router.get("/claims/{id}/claimreview", summary="schema.org ClaimReview (JSON-LD)", tags=["claims"])
+class JSONLDResponse(JSONResponse):
+    media_type = "application/ld+json"
+
+
+@router.get(
+    "/claims/{id}/claimreview",
+    summary="schema.org ClaimReview (JSON-LD)",
+    tags=["claims"],
+    response_class=JSONLDResponse,
+)
 async def claim_review(
     services: ServicesDep, id: Annotated[str, Path(max_length=200)]
 ) -> JSONResponse:
@@ -278,4 +287,4 @@ async def claim_review(
         },
         "reviewBody": assessment.get("rationale"),
     }
-    return JSONResponse(body, media_type="application/ld+json")
+    return JSONLDResponse(body)

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Header, Path, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Editor, Fresh, ServicesDep, WhenDep, record_id
@@ -49,7 +50,16 @@ def _command(
         expected = parse_if_match(if_match)
     except ValueError as e:
         raise InvalidInput(str(e), field="If-Match") from None
-    return Command(op=op, id=target, data=body, key=key, expected_version=expected)
+    try:
+        return Command(op=op, id=target, data=body, key=key, expected_version=expected)
+    except ValidationError as e:
+        # The headers, checked by the command's own rules (an empty key, a version 0).
+        error = e.errors()[0]
+        header = _HEADERS.get(str(error["loc"][0]), "body") if error["loc"] else "body"
+        raise InvalidInput(f"{header}: {error['msg']}", field=header) from None
+
+
+_HEADERS = {"key": "Idempotency-Key", "expected_version": "If-Match"}
 
 
 async def _write(
