@@ -783,7 +783,7 @@ class Views:
                 match = " ".join('"' + w.replace('"', "") + '"' for w in words)
                 query = (
                     "SELECT s.record_id, s.kind, "
-                    "snippet(t_search, 2, '[', ']', '…', 16) AS snippet, r.title "
+                    "snippet(t_search, 3, '[', ']', '…', 16) AS snippet, r.title "
                     "FROM t_search s JOIN t_records r ON r.record_id = s.record_id "
                     "WHERE t_search MATCH ? AND r.recorded_at <= ? "
                     "AND (r.retracted_at IS NULL OR r.retracted_at > ?)"
@@ -804,7 +804,12 @@ class Views:
             if kind:
                 query += " AND s.kind = ?"
                 params.append(kind)
-            rows = sql.rows(query + order + " LIMIT ? OFFSET ?", [*params, limit + 1, start])
+            # A record matches on its text or on what happened to it: one hit per record.
+            found = sql.rows(query + order + " LIMIT ?", [*params, (start + limit + 1) * 4])
+        best: dict[str, dict[str, Any]] = {}
+        for row in found:
+            best.setdefault(row["record_id"], row)
+        rows = list(best.values())[start : start + limit + 1]
         more = len(rows) > limit
         items = [
             {

@@ -38,16 +38,17 @@ class SQLiteTimelineView(SQLiteView):
     TABLES: ClassVar = _TABLES
     SQLITE_TABLES: ClassVar = [
         "CREATE VIRTUAL TABLE IF NOT EXISTS t_search USING fts5("
-        "record_id UNINDEXED, kind UNINDEXED, body, tokenize='porter unicode61')"
+        "record_id UNINDEXED, kind UNINDEXED, part UNINDEXED, body, "
+        "tokenize='porter unicode61')"
     ]
 
 
 class PostgresTimelineView(PostgresView):
     TABLES: ClassVar = _TABLES
     POSTGRES_TABLES: ClassVar = [
-        "CREATE TABLE IF NOT EXISTS t_search (record_id TEXT PRIMARY KEY, kind TEXT NOT NULL, "
-        "body TEXT NOT NULL, tsv tsvector GENERATED ALWAYS AS "
-        "(to_tsvector('english', body)) STORED)",
+        "CREATE TABLE IF NOT EXISTS t_search (record_id TEXT NOT NULL, kind TEXT NOT NULL, "
+        "part TEXT NOT NULL, body TEXT NOT NULL, tsv tsvector GENERATED ALWAYS AS "
+        "(to_tsvector('english', body)) STORED, PRIMARY KEY (record_id, part))",
         "CREATE INDEX IF NOT EXISTS t_search_tsv ON t_search USING GIN (tsv)",
     ]
 
@@ -142,6 +143,8 @@ class TimelineProjection(Projection[Any]):
             dirty_search: set[str] = set()
             entries: list[tuple[Any, ...]] = []
             keys: list[tuple[Any, ...]] = []
+            # What happened to a record (reasons, notes, answers) is searchable on its own row.
+            notes: list[tuple[Any, ...]] = []
             for event, position, *_ in events:
                 wire = EVENT_TYPES.get(type(event))
                 if wire is None:
@@ -155,6 +158,13 @@ class TimelineProjection(Projection[Any]):
                     records[subject] = record
                     dirty_search.add(subject)
                 self._apply(record, wire, data, position, recorded, dirty_search)
+                note = " ".join(
+                    _text(data.get(f))
+                    for f in ("reason", "note", "rationale", "text")
+                    if data.get(f)
+                )
+                if note and wire.split(".", 1)[1] not in _CREATED:
+                    notes.append((subject, record["kind"], f"e{position}", note))
                 world = next((data[f] for f in _WORLD if data.get(f)), None)
                 on = (world or "")[:10] or local_date(event.timestamp, self.timezone).isoformat()
                 if wire == "actor.title_changed" and record["parts"].get("title") == REDACTED:
@@ -208,6 +218,7 @@ class TimelineProjection(Projection[Any]):
             sql.many("INSERT INTO t_keys VALUES (?,?,?) ON CONFLICT DO NOTHING", keys)
             for record_id in dirty_search:
                 self._index(sql, records[record_id])
+            sql.many("INSERT INTO t_search (record_id, kind, part, body) VALUES (?,?,?,?)", notes)
             self.view.track(sql, tracking)
 
     @staticmethod
@@ -288,8 +299,10 @@ class TimelineProjection(Projection[Any]):
     @staticmethod
     def _index(sql: Sql, record: dict[str, Any]) -> None:
         body = " ".join(v for v in record["parts"].values() if v and v != REDACTED)
-        sql.run("DELETE FROM t_search WHERE record_id = ?", [record["record_id"]])
         sql.run(
-            "INSERT INTO t_search (record_id, kind, body) VALUES (?,?,?)",
-            [record["record_id"], record["kind"], body],
+            "DELETE FROM t_search WHERE record_id = ? AND part = ?", [record["record_id"], "main"]
+        )
+        sql.run(
+            "INSERT INTO t_search (record_id, kind, part, body) VALUES (?,?,?,?)",
+            [record["record_id"], record["kind"], "main", body],
         )
