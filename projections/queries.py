@@ -789,7 +789,7 @@ class Views:
                     "AND (r.retracted_at IS NULL OR r.retracted_at > ?)"
                 )
                 params: list[Any] = [match, k, k]
-                order = " ORDER BY bm25(t_search), s.record_id"
+                order = " ORDER BY bm25(t_search), s.record_id, s.part"
             else:
                 query = (
                     "SELECT s.record_id, s.kind, ts_headline('english', s.body, q, "
@@ -800,7 +800,7 @@ class Views:
                     "AND (r.retracted_at IS NULL OR r.retracted_at > ?)"
                 )
                 params = [" ".join(words), k, k]
-                order = " ORDER BY ts_rank(s.tsv, q) DESC, s.record_id"
+                order = " ORDER BY ts_rank(s.tsv, q) DESC, s.record_id, s.part"
             if kind:
                 query += " AND s.kind = ?"
                 params.append(kind)
