@@ -6,9 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from bench import import_log, views_bench
+from bench import import_log, integrity_bench, views_bench
 
-BENCHMARKS = {"import": import_log.main, "views": views_bench.main}
+BENCHMARKS = {
+    "import": import_log.main,
+    "views": views_bench.main,
+    "integrity": integrity_bench.main,
+}
 
 
 def main() -> None:
