@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from api import errors
+from api import errors, observability
 from api.deps import RateLimiter
 from api.routes import events, feeds, health, integrity, keys, records, views, webhooks
 from api.services import Services
@@ -57,6 +57,7 @@ def create_app(services: Services | None = None, *, own_services: bool = False) 
     if services is not None:
         app.state.services = services
     errors.install(app)
+    observability.install(app)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -91,4 +92,5 @@ def create_app(services: Services | None = None, *, own_services: bool = False) 
 
 def app_from_environment() -> Any:
     """For `uvicorn --factory`: each worker process opens its own services."""
+    observability.configure_logging()
     return create_app()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from api.observability import APPENDED, WEBHOOK_ATTEMPTS
 from api.settings import ApiSettings
 from ledger.admin import Admin
 from ledger.app import Ledger
@@ -39,6 +40,7 @@ class Services:
         settings = settings or Settings()
         settings.ensure_local_dirs()
         ledger = Ledger(settings, clock=clock)
+        ledger.listeners.append(lambda _position: APPENDED.inc())
         admin = Admin(settings, clock=clock)
         followers = Followers(ledger, clock=clock, admin=admin)
         return cls(ledger=ledger, admin=admin, followers=followers, api=api or ApiSettings())
@@ -52,6 +54,9 @@ class Services:
             self.ledger.clock,
             allow_private=self.ledger.settings.webhook_allow_private,
         )
+        self.sender.on_attempt = lambda result: WEBHOOK_ATTEMPTS.labels(
+            "delivered" if _delivered(result) else "failed"
+        ).inc()
         self.runner = Runner(
             self.followers,
             poll=poll,
@@ -69,3 +74,8 @@ class Services:
         self.followers.close()
         self.admin.close()
         self.ledger.close()
+
+
+def _delivered(result: dict[str, object]) -> bool:
+    code = result.get("status_code")
+    return isinstance(code, int) and 200 <= code < 300

@@ -289,7 +289,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_level="info",
+        log_level="warning",
         timeout_graceful_shutdown=10,
     )
 

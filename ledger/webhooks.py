@@ -49,7 +49,11 @@ def check_types(types: list[str], known: set[str]) -> list[str]:
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (a port out of range raises here, not at delivery)
+    except ValueError as e:
+        raise InvalidInput(f"not a URL: {e}", field="url") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput("a webhook URL is http:// or https:// with a host", field="url")
     if parts.username or parts.password:

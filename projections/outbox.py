@@ -228,6 +228,8 @@ class Sender:
         self.allow_private = allow_private
         self.timeout = timeout
         self.concurrency = concurrency
+        #: Called with each attempt's result (the server counts them in its metrics).
+        self.on_attempt: Any = lambda result: None
         self.client = httpx.Client(
             timeout=timeout,
             follow_redirects=False,
@@ -265,6 +267,7 @@ class Sender:
             )
         for row, (result, disable) in zip(rows, results, strict=True):
             self._record(row, result)
+            self.on_attempt(result)
             if disable:
                 self.admin.disable_subscription(
                     UUID(row["subscription_id"]), reason=disable, recorded_by="system:webhooks"
