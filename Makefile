@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint bench install clean
+.PHONY: serve test lint bench reliability install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ $(CHROMIUM):
 
 test: lint $(CHROMIUM)
 	$(BIN)/pytest -q
+	$(BIN)/python -m reliability --size small
+
+reliability: $(STAMP)
+	$(BIN)/python -m reliability --size full
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -6,12 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from bench import import_log, integrity_bench, views_bench
+from bench import api_bench, import_log, integrity_bench, views_bench
 
 BENCHMARKS = {
     "import": import_log.main,
     "views": views_bench.main,
     "integrity": integrity_bench.main,
+    "api": api_bench.main,
 }
 
 

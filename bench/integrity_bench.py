@@ -107,15 +107,22 @@ def main(n_events: int | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"proofs": proofs(leaves)}
     p = results["proofs"]
     print(f"\nbench/integrity — proofs from a stored tree of {leaves:,} leaves (SQLite)")
-    print(f"  inclusion   median {p['inclusion_median_ms']:.3f} ms, p99 "
-          f"{p['inclusion_p99_ms']:.3f} ms (goal <= 1 ms)")
-    print(f"  consistency median {p['consistency_median_ms']:.3f} ms, p99 "
-          f"{p['consistency_p99_ms']:.3f} ms (goal <= 1 ms)")
+    print(
+        f"  inclusion   median {p['inclusion_median_ms']:.3f} ms, p99 "
+        f"{p['inclusion_p99_ms']:.3f} ms (goal <= 1 ms)"
+    )
+    print(
+        f"  consistency median {p['consistency_median_ms']:.3f} ms, p99 "
+        f"{p['consistency_p99_ms']:.3f} ms (goal <= 1 ms)"
+    )
     v = verify_and_overhead(n_events or 100_000)
     results["verify"] = v
-    print(f"  verify {v['events']:,} events: {v['verify_rate']:,.0f} events/s against reading "
-          f"{v['read_rate']:,.0f}/s = {v['verify_ratio']:.2f}x (goal >= 0.25x)")
-    print(f"  tree maintenance adds {v['tree_overhead'] * 100:.0f}% to follower catch-up "
-          "(goal <= 20%)")
+    print(
+        f"  verify {v['events']:,} events: {v['verify_rate']:,.0f} events/s against reading "
+        f"{v['read_rate']:,.0f}/s = {v['verify_ratio']:.2f}x (goal >= 0.25x)"
+    )
+    print(
+        f"  tree maintenance adds {v['tree_overhead'] * 100:.0f}% to follower catch-up "
+        "(goal <= 20%)"
+    )
     return results
-

@@ -350,7 +350,8 @@ def worker(
 @app.command()
 def rebuild(
     view: Annotated[
-        str | None, typer.Argument(help="records or timeline; all views if omitted")
+        str | None,
+        typer.Argument(help="records, timeline, integrity or outbox; all but outbox if omitted"),
     ] = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for a running worker")] = 600,
 ) -> None:
@@ -358,9 +359,9 @@ def rebuild(
     one transaction, and whichever process holds it replays it from the start."""
     import time
 
-    from projections.runner import FOLLOWERS, FollowerLock, Followers
+    from projections.runner import FOLLOWERS, REBUILT_BY_DEFAULT, FollowerLock, Followers
 
-    names = (view,) if view else tuple(FOLLOWERS)
+    names = (view,) if view else REBUILT_BY_DEFAULT
     for name in names:
         if name not in FOLLOWERS:
             raise fail(f"unknown view {name!r}; one of {', '.join(FOLLOWERS)}", code=2)

@@ -48,12 +48,29 @@ def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> Any:
+def decode_cursor(cursor: str, shape: Any = None) -> Any:
+    """The value of a cursor `encode_cursor` gave out; with `shape` (`int`, or a list of
+    `str`/`int`), anything else is refused, so a forged cursor never reaches a query."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode()))
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InvalidInput("not a cursor this server gave out", field="cursor") from e
+    if shape is not None and not _fits(value, shape):
+        raise InvalidInput("not a cursor this server gave out", field="cursor")
+    return value
+
+
+def _fits(value: Any, shape: Any) -> bool:
+    if isinstance(shape, list):
+        return (
+            isinstance(value, list)
+            and len(value) == len(shape)
+            and all(_fits(v, s) for v, s in zip(value, shape, strict=True))
+        )
+    if shape is int:
+        return type(value) is int and 0 <= value <= 2**62
+    return type(value) is str and "\x00" not in value and len(value) <= 500
 
 
 def _plus(day: str, days: int) -> str:
@@ -156,7 +173,7 @@ class Views:
             for span in spans:
                 where, params = self._board_filters(when, span=span, **filters)
                 if cursor:
-                    after = decode_cursor(cursor)
+                    after = decode_cursor(cursor, [str, str])
                     where.append("(b.due_key > ? OR (b.due_key = ? AND b.cid > ?))")
                     params += [after[0], after[0], after[1]]
                 joins, join_params = self._topic_join(topic)
@@ -369,7 +386,7 @@ class Views:
             where.append(f"r.id IN ({','.join('?' * len(ids)) or 'NULL'})")
             params += ids
         if cursor:
-            after = decode_cursor(cursor)
+            after = decode_cursor(cursor, [str, str])
             where.append("(r.made_on < ? OR (r.made_on = ? AND r.id > ?))")
             params += [after[0], after[0], after[1]]
         query = (
@@ -579,7 +596,7 @@ class Views:
             (i for i in items if not i["passed"]), key=lambda i: (i["since"], i["id"])
         )
         ordered = passed + upcoming
-        start = int(decode_cursor(cursor)) if cursor else 0
+        start = int(decode_cursor(cursor, int)) if cursor else 0
         page = ordered[start : start + limit]
         more = start + limit < len(ordered)
         return Page(page, encode_cursor(start + limit) if more else None, {"total": len(ordered)})
@@ -733,7 +750,7 @@ class Views:
         ]
         params: list[Any] = [key, when.day, k, k]
         if cursor:
-            after = decode_cursor(cursor)
+            after = decode_cursor(cursor, [str, int])
             where.append("(k.world_on > ? OR (k.world_on = ? AND k.position > ?))")
             params += [after[0], after[0], after[1]]
         with self.timeline_view.read() as sql:
@@ -776,7 +793,7 @@ class Views:
         words = [w for w in q.split() if w.strip('"')]
         if not words:
             return Page([])
-        start = int(decode_cursor(cursor)) if cursor else 0
+        start = int(decode_cursor(cursor, int)) if cursor else 0
         k = when.known_or_forever
         with self.timeline_view.read() as sql:
             if sql.dialect == "sqlite":

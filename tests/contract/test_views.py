@@ -7,7 +7,8 @@ followers of that store, fed by `catch_up()`, and read through `followers.querie
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from ledger.app import Ledger
 from ledger.clock import ManualClock
@@ -33,6 +34,7 @@ from tests.contract.views_support import (
 from tests.contract.views_support import followers_fixture as _followers  # noqa: F401
 from tests.contract.views_support import founded_fixture as _founded  # noqa: F401
 
+RESIDENTS = "actor/louisville-residents-metro-council-2017-09-14"
 WARREN_DUE = {
     "on": "2017-09-22",
     "text": "by the end of next week",
@@ -41,14 +43,16 @@ WARREN_DUE = {
 }
 
 
-def _warren(followers: Followers, at: date, known_at: object = None) -> dict:
-    when = followers.queries.when(at, known_at)  # type: ignore[arg-type]
+def _warren(followers: Followers, at: date, known_at: datetime | None = None) -> dict[str, Any]:
+    when = followers.queries.when(at, known_at)
     (item,) = followers.queries.board(when=when, ids=[sid(WARREN)]).items
     return item
 
 
-def _follow_ups(followers: Followers, at: date, known_at: object = None) -> dict[str, dict]:
-    when = followers.queries.when(at, known_at)  # type: ignore[arg-type]
+def _follow_ups(
+    followers: Followers, at: date, known_at: datetime | None = None
+) -> dict[str, dict[str, Any]]:
+    when = followers.queries.when(at, known_at)
     page = followers.queries.follow_ups(when=when, limit=500)
     assert page.next is None
     return {item["id"]: item for item in page.items}
@@ -183,7 +187,7 @@ def test_records_show_each_record_status_as_of_the_day(founded: Followers) -> No
     claims = {i["id"]: i for i in q.records("claim", when=when, limit=500).items}
     assert claims[sid(CLAIM_19_OF_23)]["status"] == "unsupported"
     assert claims[sid(CLAIM_NO_ENFORCEMENT)]["status"] == "unassessed"
-    demands = q.records("demand", when=when, party=sid(_RESIDENTS), limit=500).items
+    demands = q.records("demand", when=when, party=sid(RESIDENTS), limit=500).items
     assert len(demands) == 3
     assert {d["status"] for d in demands} == {"pending"}
     claim_file = q.claim_file(sid(CLAIM_19_OF_23), when=when)
@@ -191,9 +195,6 @@ def test_records_show_each_record_status_as_of_the_day(founded: Followers) -> No
     assert claim_file["verdict"] == "unsupported"
     assert len(claim_file["evidence"]["context"]) == 6
     assert claim_file["assessment"]["rationale"].startswith("The claim cannot be checked")
-
-
-_RESIDENTS = "actor/louisville-residents-metro-council-2017-09-14"
 
 
 # -- two clocks: the world's date and what the ledger knew --------------------------------
@@ -285,8 +286,8 @@ def test_a_backfilled_change_alters_later_known_answers_and_not_earlier_ones(
     pledge = sid(CONRAD_PLEDGE)
     conrad = sid("actor/steve-conrad")
 
-    def pledge_status(at: date, known: object = None) -> str:
-        when = q.when(at, known)  # type: ignore[arg-type]
+    def pledge_status(at: date, known: datetime | None = None) -> str:
+        when = q.when(at, known)
         (item,) = q.board(when=when, ids=[pledge]).items
         (record,) = q.records("commitment", when=when, ids=[pledge]).items
         assert record["status"] == item["status"]
@@ -331,9 +332,9 @@ def test_a_backfilled_change_alters_later_known_answers_and_not_earlier_ones(
     assert later["commitments"]["keep_rate"] == 0.0
     assert later["directives_assigned"]["made"] == 1
 
-    def broken_entries(known: object) -> list[str]:
+    def broken_entries(known: datetime) -> list[str]:
         items = q.timeline(
-            when=q.when(date(2017, 9, 25), known),  # type: ignore[arg-type]
+            when=q.when(date(2017, 9, 25), known),
             actor=conrad,
             limit=500,
         ).items
