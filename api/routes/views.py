@@ -212,7 +212,7 @@ async def search(
     services: ServicesDep,
     when: WhenDep,
     paging: PagingDep,
-    q: Annotated[str, Query(min_length=1, max_length=200)],
+    q: Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00]*$")],
     kind: Annotated[Literal[tuple(PLURALS)] | None, Query()] = None,  # type: ignore[valid-type]
     _fresh: None = Fresh,
 ) -> dict[str, Any]:

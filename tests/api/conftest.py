@@ -14,7 +14,7 @@ from api.services import Services
 from api.settings import ApiSettings
 from ledger.clock import ManualClock
 from ledger.config import Settings
-from tests.api.support import import_demo
+from tests.api.support import import_demo, wait_caught_up
 
 OpenServices = Callable[..., Services]
 
@@ -84,5 +84,8 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def demo(services: Services) -> int:
-    """The founding case, imported as the CLI would; returns the head position."""
-    return import_demo(services)
+    """The founding case, imported as the CLI would, and the views caught up with it;
+    returns the head position."""
+    head = import_demo(services)
+    wait_caught_up(services)
+    return head

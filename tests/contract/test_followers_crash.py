@@ -16,7 +16,7 @@ import pytest
 from ledger.app import Ledger
 from ledger.cli import read_commands
 from ledger.config import Settings
-from projections.runner import FOLLOWERS, Followers
+from projections.runner import Followers
 
 LEDGER = str(Path(sys.executable).parent / "ledger")
 
@@ -150,7 +150,7 @@ def test_kill_9_at_random_points_while_catching_up_then_views_equal_a_rebuild(
             time.sleep(rng.uniform(0.5, 1.0))
             worker.send_signal(signal.SIGKILL)
             worker.wait()
-            position = min(followers.position(n) for n in FOLLOWERS)
+            position = min(followers.position(n) for n in followers.names)
             if position >= head:
                 break
             kills_mid_catch_up += 1
@@ -162,12 +162,12 @@ def test_kill_9_at_random_points_while_catching_up_then_views_equal_a_rebuild(
         # may have appended notices meanwhile.)
         followers.catch_up()
         head = ledger.last_position()
-        assert all(followers.position(n) == head for n in FOLLOWERS)
-        incremental = {n: followers.snapshot(n) for n in FOLLOWERS}
-        for name in FOLLOWERS:
+        assert all(followers.position(n) == head for n in followers.names)
+        incremental = {n: followers.snapshot(n) for n in followers.names}
+        for name in followers.names:
             followers.rebuild(name)
         followers.catch_up()
-        assert {n: followers.snapshot(n) for n in FOLLOWERS} == incremental
+        assert {n: followers.snapshot(n) for n in followers.names} == incremental
     finally:
         followers.close()
         ledger.close()
@@ -185,7 +185,7 @@ def test_a_standby_worker_takes_over_a_follower_when_its_holder_dies(
     second: subprocess.Popen[bytes] | None = None
     try:
         head = ledger.last_position()
-        assert _wait_until(lambda: all(followers.position(n) == head for n in FOLLOWERS), 30)
+        assert _wait_until(lambda: all(followers.position(n) == head for n in followers.names), 30)
         second = _worker(pg_url)
         time.sleep(1.0)
         first.send_signal(signal.SIGKILL)
@@ -194,16 +194,16 @@ def test_a_standby_worker_takes_over_a_follower_when_its_holder_dies(
         assert not ledger.import_commands([c for _, c in numbered], principal="cli:test").errors
         head = ledger.last_position()
         started = time.monotonic()
-        assert _wait_until(lambda: all(followers.position(n) == head for n in FOLLOWERS), 30)
+        assert _wait_until(lambda: all(followers.position(n) == head for n in followers.names), 30)
         print(f"standby caught up {time.monotonic() - started:.1f}s after the holder died")
-        incremental = {n: followers.snapshot(n) for n in FOLLOWERS}
+        incremental = {n: followers.snapshot(n) for n in followers.names}
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
         second = None
-        for name in FOLLOWERS:
+        for name in followers.names:
             followers.rebuild(name)
         followers.catch_up()
-        assert {n: followers.snapshot(n) for n in FOLLOWERS} == incremental
+        assert {n: followers.snapshot(n) for n in followers.names} == incremental
     finally:
         for process in (first, second):
             if process is not None and process.poll() is None:

@@ -13,8 +13,16 @@ from ledger import merkle
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "rfc9162_probes.json").read_text())
 #: The reference leaves and roots of RFC 6962/9162 test suites (transparency-dev/merkle).
-LEAVES = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-          "606162636465666768696a6b6c6d6e6f"]
+LEAVES = [
+    "",
+    "00",
+    "10",
+    "2021",
+    "3031",
+    "40414243",
+    "5051525354555657",
+    "606162636465666768696a6b6c6d6e6f",
+]
 ROOTS = [
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
