@@ -393,8 +393,9 @@ def persistence_env(store: StoreURL, *, admin: bool = False) -> dict[str, str]:
         "POSTGRES_USER": store.pg_user,
         "POSTGRES_PASSWORD": store.pg_password,
         "POSTGRES_SCHEMA": store.pg_schema,
-        "POSTGRES_POOL_SIZE": "4",
-        "POSTGRES_MAX_OVERFLOW": "16",
+        # Each process opens several stores (log, admin log, views): keep idle connections few.
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": "9",
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_CONNECT_TIMEOUT": "5",
         "TRANSCODER_TOPIC": get_topic(FastJSONTranscoder),
