@@ -80,7 +80,8 @@ class StaleBatch(Exception):
 
 
 class _ViewTables:
-    """A view's tables: `TABLES` for both databases, plus any per database."""
+    """A view's tables: `TABLES` for both databases, plus any per database; and the one
+    transaction a follower's batch is written in."""
 
     TABLES: ClassVar[list[str]] = []
     SQLITE_TABLES: ClassVar[list[str]] = []
@@ -91,6 +92,16 @@ class _ViewTables:
     def ddl(cls) -> list[str]:
         extra = cls.SQLITE_TABLES if cls.dialect == "sqlite" else cls.POSTGRES_TABLES
         return [*cls.TABLES, *extra]
+
+    @contextmanager
+    def batch(self, tracking: Tracking, after: int | None) -> Iterator[Sql]:
+        """A batch's rows and its tracking, in one transaction. With `after`, the batch is
+        refused (StaleBatch) unless the follower is still where the batch began."""
+        with self.write() as sql:  # type: ignore[attr-defined]
+            if after is not None:
+                self.check_tracking(sql, tracking.application_name, after)  # type: ignore[attr-defined]
+            yield sql
+            self.track(sql, tracking)  # type: ignore[attr-defined]
 
 
 class SQLiteView(_ViewTables, SQLiteTrackingRecorder):

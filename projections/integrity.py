@@ -95,9 +95,7 @@ class IntegrityProjection(Projection[Any]):
     def process_batch(
         self, events: Sequence[tuple[Any, ...]], tracking: Tracking, *, after: int | None
     ) -> None:
-        with self.view.write() as sql:
-            if after is not None:
-                self.view.check_tracking(sql, tracking.application_name, after)
+        with self.view.batch(tracking, after) as sql:
             size = tree_size(sql)
             cache: dict[tuple[int, int], bytes] = {}
             leaves: list[tuple[int, int, str]] = []
@@ -112,7 +110,6 @@ class IntegrityProjection(Projection[Any]):
             sql.many("INSERT INTO i_leaves VALUES (?,?,?)", leaves)
             sql.many("INSERT INTO i_nodes VALUES (?,?,?)", nodes)
             self._maybe_sign(sql, size, cache)
-            self.view.track(sql, tracking)
 
     @staticmethod
     def _append(

@@ -121,9 +121,7 @@ class OutboxProjection(Projection[Any]):
             [describe(e, p) for e, p, *_ in events if type(e) in EVENT_TYPES]
         )
         payloads = {p: rest[0] if rest else b"" for _, p, *rest in events}
-        with self.view.write() as sql:
-            if after is not None:
-                self.view.check_tracking(sql, tracking.application_name, after)
+        with self.view.batch(tracking, after) as sql:
             records: dict[str, dict[str, Any]] = {}
             rows = []
             now = recorded_key(self.ledger.clock.now())
@@ -167,7 +165,6 @@ class OutboxProjection(Projection[Any]):
                 "ON CONFLICT (id) DO NOTHING",
                 rows,
             )
-            self.view.track(sql, tracking)
 
     @staticmethod
     def _record(

@@ -465,9 +465,7 @@ class RecordsProjection(Projection[Any]):
     ) -> None:
         """Apply events (with their positions) and record `tracking`, in one transaction.
         With `after`, the batch is refused (StaleBatch) unless the follower is still there."""
-        with self.view.write() as sql:
-            if after is not None:
-                self.view.check_tracking(sql, tracking.application_name, after)
+        with self.view.batch(tracking, after) as sql:
             unit = Unit(sql, self.timezone)
             unit.prefetch(
                 str(
@@ -480,7 +478,6 @@ class RecordsProjection(Projection[Any]):
                 if handler is not None:
                     handler(self, unit, event, position, recorded_key(event.timestamp))
             unit.flush()
-            self.view.track(sql, tracking)
 
     # -- helpers -------------------------------------------------------------------------
     def local_day(self, event: Any) -> str:

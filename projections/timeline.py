@@ -136,9 +136,7 @@ class TimelineProjection(Projection[Any]):
     def process_batch(
         self, events: Sequence[tuple[Any, ...]], tracking: Tracking, *, after: int | None
     ) -> None:
-        with self.view.write() as sql:
-            if after is not None:
-                self.view.check_tracking(sql, tracking.application_name, after)
+        with self.view.batch(tracking, after) as sql:
             records: dict[str, dict[str, Any]] = {}
             dirty_search: set[str] = set()
             entries: list[tuple[Any, ...]] = []
@@ -219,7 +217,6 @@ class TimelineProjection(Projection[Any]):
             for record_id in dirty_search:
                 self._index(sql, records[record_id])
             sql.many("INSERT INTO t_search (record_id, kind, part, body) VALUES (?,?,?,?)", notes)
-            self.view.track(sql, tracking)
 
     @staticmethod
     def _record(
