@@ -31,9 +31,39 @@ SIGNATURE_PREFIX = "\u2014 "
 ERASED = "_redacted_"
 
 
+#: The integers RFC 8785 can write exactly (those an IEEE 754 double holds).
+_SAFE_INTEGER = 2**53 - 1
+
+
+def _plain(value: Any) -> bool:
+    """Whether orjson writes `value` exactly as RFC 8785 does: strings, safe integers,
+    booleans and null, in lists and in objects with ASCII keys (sorted alike). Floats and
+    anything else go through the reference implementation."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-_SAFE_INTEGER <= value <= _SAFE_INTEGER)
+    if kind is list:
+        return all(_plain(item) for item in value)
+    if kind is dict:
+        return all(type(k) is str and k.isascii() and _plain(v) for k, v in value.items())
+    return False
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 canonical JSON of `value`."""
+    if _plain(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass  # e.g. a lone surrogate: let the reference implementation say so
+    return rfc8785.dumps(value)
+
+
 def erased_marker(value: Any) -> dict[str, str]:
     """What replaces a withheld value in stored payloads: the digest of the value."""
-    return {ERASED: hashlib.sha256(rfc8785.dumps(value)).hexdigest()}
+    return {ERASED: hashlib.sha256(canonical_json(value)).hexdigest()}
 
 
 def payload_digest(payload: bytes) -> tuple[str, list[str]]:
@@ -51,8 +81,8 @@ def payload_digest(payload: bytes) -> tuple[str, list[str]]:
             digests[name] = str(value[ERASED])
             erased.append(name)
         else:
-            digests[name] = hashlib.sha256(rfc8785.dumps(value)).hexdigest()
-    return hashlib.sha256(rfc8785.dumps(digests)).hexdigest(), erased
+            digests[name] = hashlib.sha256(canonical_json(value)).hexdigest()
+    return hashlib.sha256(canonical_json(digests)).hexdigest(), erased
 
 
 def erase_fields(payload: bytes, fields: Sequence[str]) -> bytes | None:
@@ -73,7 +103,7 @@ def erase_fields(payload: bytes, fields: Sequence[str]) -> bytes | None:
 
 def leaf_bytes(event: dict[str, Any], payload: bytes) -> bytes:
     """The leaf of one public event (as `describe` gives it) with its stored payload."""
-    return rfc8785.dumps(
+    return canonical_json(
         {
             "position": event["position"],
             "record": event["record"],

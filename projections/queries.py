@@ -167,9 +167,10 @@ class Views:
             "ids": ids,
             "include_retracted": include_retracted,
         }
-        spans = ("all",) if when.known else ("last", "earlier")
         rows = []
         with self.records_view.read() as sql:
+            source, when = self._board_source(sql, when)
+            spans = ("all",) if when.known or source else ("last", "earlier")
             for span in spans:
                 where, params = self._board_filters(when, span=span, **filters)
                 if cursor:
@@ -177,12 +178,13 @@ class Views:
                     where.append("(b.due_key > ? OR (b.due_key = ? AND b.cid > ?))")
                     params += [after[0], after[0], after[1]]
                 joins, join_params = self._topic_join(topic)
+                table, row, slice_params = self._board_table(source)
                 rows += sql.rows(
-                    "SELECT b.*, r.data, r.version AS current_version FROM v_board b "
+                    f"SELECT {row}.*, r.data, r.version AS current_version FROM {table} "
                     f"{joins} JOIN v_records r ON r.id = b.cid WHERE "
                     + " AND ".join(where)
                     + " ORDER BY b.due_key, b.cid LIMIT ?",
-                    [*join_params, *params, limit + 1],
+                    [*slice_params, *join_params, *params, limit + 1],
                 )
             rows.sort(key=lambda r: (r["due_key"], r["cid"]))
             more = len(rows) > limit
@@ -194,14 +196,16 @@ class Views:
     def board_counts(self, *, when: When, **filters: Any) -> dict[str, Any]:
         """Counts by status of the commitments the filters select, and how many are overdue."""
         filters.pop("status", None)
-        where, params = self._board_filters(when, span="count", **filters)
         with self.records_view.read() as sql:
+            source, when = self._board_source(sql, when)
+            where, params = self._board_filters(when, span="count", **filters)
+            table, _, slice_params = self._board_table(source)
             rows = sql.rows(
                 "SELECT b.status, COUNT(*) AS n, SUM(CASE WHEN b.status IN (?,?,?) "
-                "AND b.due_on < ? THEN 1 ELSE 0 END) AS overdue FROM v_board b WHERE "
+                f"AND b.due_on < ? THEN 1 ELSE 0 END) AS overdue FROM {table} WHERE "
                 + " AND ".join(where)
                 + " GROUP BY b.status",
-                [*_UNRESOLVED, when.day, *params],
+                [*_UNRESOLVED, when.day, *slice_params, *params],
             )
         by_status = {r["status"]: int(r["n"]) for r in rows}
         return {
@@ -209,6 +213,34 @@ class Views:
             "total": sum(by_status.values()),
             "overdue": sum(int(r["overdue"] or 0) for r in rows),
         }
+
+    def _board_source(self, sql: Sql, when: When) -> tuple[tuple[str, str] | None, When]:
+        """Which month slices answer `when` (see `projections.slices`), or None to read the
+        board rows themselves; and `when` itself, without a ledger time that every recorded
+        row precedes."""
+        horizon = {r["axis"]: r["bucket"] for r in sql.rows("SELECT * FROM v_board_horizon")}
+        if when.known is not None and when.known[:7] > horizon.get("r", ""):
+            when = When(when.day, None)  # later than anything recorded: all of it counts
+        if when.known is None:
+            month = when.day[:7]
+            return (("w", month) if month <= horizon.get("w", "") else None), when
+        known = datetime.fromisoformat(when.known.replace("Z", "+00:00"))
+        if when.day >= local_date(known, self.timezone).isoformat():
+            return ("r", when.known[:7]), when
+        return None, when
+
+    @staticmethod
+    def _board_table(source: tuple[str, str] | None) -> tuple[str, str, list[Any]]:
+        """The FROM clause of a board read (filters test `b`), the alias whose columns make
+        a board row, and the parameters the clause takes."""
+        if source is None:
+            return "v_board b", "b", []
+        return (
+            "v_board_slices b JOIN v_board f ON f.cid = b.cid AND f.world_from = b.world_from "
+            "AND f.rec_from = b.rec_from AND b.axis = ? AND b.bucket = ?",
+            "f",
+            list(source),
+        )
 
     @staticmethod
     def _topic_join(topic: str | None) -> tuple[str, list[Any]]:

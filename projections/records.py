@@ -28,6 +28,7 @@ from eventsourcing.projection import Projection
 
 from ledger.app import EVENT_TYPES
 from ledger.clock import local_date
+from projections import slices
 from projections.db import FOREVER_RECORDED, PostgresView, Sql, SQLiteView
 from projections.timeline_math import FOREVER, Segment, new_state, segments
 
@@ -76,6 +77,7 @@ _TABLES = [
     "CREATE TABLE IF NOT EXISTS v_notices (record_id TEXT NOT NULL, kind TEXT NOT NULL, "
     "on_date TEXT NOT NULL, position BIGINT NOT NULL, recorded_at TEXT NOT NULL, "
     "PRIMARY KEY (record_id, kind, on_date))",
+    *slices.TABLES,
 ]
 #: Every table of this follower, for rebuilds and comparisons.
 RECORD_TABLES = (
@@ -88,6 +90,7 @@ RECORD_TABLES = (
     "v_cfacts",
     "v_evidence",
     "v_notices",
+    *slices.SLICE_TABLES,
 )
 
 
@@ -143,6 +146,7 @@ class Unit:
         self.board_gone: set[tuple[str, str, str]] = set()
         self.inserts: dict[str, list[tuple[Any, ...]]] = {}
         self.topic_deletes: list[str] = []
+        self.horizons = slices.Horizons(sql)
 
     # -- loading -------------------------------------------------------------------------
     def prefetch(self, ids: Iterable[str]) -> None:
@@ -192,6 +196,8 @@ class Unit:
         anything else recomputes the whole timeline and keeps the rows that did not change."""
         state = self.states[cid]
         self.dirty_states.add(cid)
+        world = state["made_on"] if fact is None else max(fact["on"], state["made_on"])
+        self.horizons.see(world, recorded)
         if fact is not None:
             self.new_facts.setdefault(cid, []).append(fact)
             self.add(
@@ -359,6 +365,13 @@ class Unit:
             "ON CONFLICT (cid, world_from, rec_from) DO UPDATE SET "
             + ", ".join(f"{c} = excluded.{c}" for c in _BOARD_COLUMNS[3:]),
             [tuple(row[c] for c in _BOARD_COLUMNS) for row in self.board.values()],
+        )
+        slices.write(
+            sql,
+            self.horizons,
+            set(self.board) | self.board_gone,
+            list(self.board.values()),
+            self.timezone,
         )
         for record_id in self.topic_deletes:
             sql.run("DELETE FROM v_topics WHERE record_id=?", [record_id])

@@ -139,6 +139,8 @@ class TimelineProjection(Projection[Any]):
         with self.view.batch(tracking, after) as sql:
             records: dict[str, dict[str, Any]] = {}
             dirty_search: set[str] = set()
+            # Records first seen in this batch have no search row yet: nothing to replace.
+            fresh: set[str] = set()
             entries: list[tuple[Any, ...]] = []
             keys: list[tuple[Any, ...]] = []
             # What happened to a record (reasons, notes, answers) is searchable on its own row.
@@ -155,6 +157,7 @@ class TimelineProjection(Projection[Any]):
                     record = self._new_record(wire, subject, data, recorded)
                     records[subject] = record
                     dirty_search.add(subject)
+                    fresh.add(subject)
                 self._apply(record, wire, data, position, recorded, dirty_search)
                 note = " ".join(
                     _text(data.get(f))
@@ -214,9 +217,19 @@ class TimelineProjection(Projection[Any]):
                             [f"title: {REDACTED}", record["record_id"], "actor.title_changed"],
                         )
             sql.many("INSERT INTO t_keys VALUES (?,?,?) ON CONFLICT DO NOTHING", keys)
+            rows = []
             for record_id in dirty_search:
-                self._index(sql, records[record_id])
-            sql.many("INSERT INTO t_search (record_id, kind, part, body) VALUES (?,?,?,?)", notes)
+                record = records[record_id]
+                if record_id not in fresh:
+                    sql.run(
+                        "DELETE FROM t_search WHERE record_id = ? AND part = ?",
+                        [record_id, "main"],
+                    )
+                body = " ".join(v for v in record["parts"].values() if v and v != REDACTED)
+                rows.append((record_id, record["kind"], "main", body))
+            sql.many(
+                "INSERT INTO t_search (record_id, kind, part, body) VALUES (?,?,?,?)", rows + notes
+            )
 
     @staticmethod
     def _record(
@@ -292,14 +305,3 @@ class TimelineProjection(Projection[Any]):
         elif what == "title_changed" and record["parts"].get("title") != REDACTED:
             record["parts"]["title"] = _text(data.get("title"))
             dirty.add(record_id)
-
-    @staticmethod
-    def _index(sql: Sql, record: dict[str, Any]) -> None:
-        body = " ".join(v for v in record["parts"].values() if v and v != REDACTED)
-        sql.run(
-            "DELETE FROM t_search WHERE record_id = ? AND part = ?", [record["record_id"], "main"]
-        )
-        sql.run(
-            "INSERT INTO t_search (record_id, kind, part, body) VALUES (?,?,?,?)",
-            [record["record_id"], record["kind"], "main", body],
-        )

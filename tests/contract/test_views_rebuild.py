@@ -25,6 +25,8 @@ from ledger.domain.vocab import (
     INCIDENT_REVIEW_STATUSES,
     INQUIRY_STATUSES,
 )
+from projections.db import Sql
+from projections.queries import Views, When
 from projections.runner import Followers
 from projections.watcher import DeadlineWatcher
 from tests.contract.helpers import WHO, run
@@ -35,6 +37,7 @@ from tests.contract.views_support import (
     KYCIR_INQUIRY,
     NAMES,
     WARREN,
+    every_page,
     import_founding_case,
     utc,
 )
@@ -415,8 +418,42 @@ def test_any_history_fed_in_random_batches_equals_a_rebuild(
         assert followers.position("records") == ledger.last_position()
         stepwise = _incremental(followers)
         assert _rebuilt(followers) == stepwise
+        _slices_agree_with_rows(followers, clock)
 
     check()
+
+
+class _RowsOnly(Views):
+    """The board read from its rows alone, never from month slices."""
+
+    def _board_source(self, sql: Sql, when: When) -> tuple[tuple[str, str] | None, When]:
+        return None, when
+
+
+def _slices_agree_with_rows(followers: Followers, clock: ManualClock) -> None:
+    """Boards and counts read through the month slices equal those read from the rows, for
+    world dates and ledger times on both sides of month ends, and paged."""
+    q = followers.queries
+    rows_only = _RowsOnly(q.records_view, q.timeline_view, timezone=q.timezone, clock=clock)
+    now = clock.now()
+    moments = [None, *(now - timedelta(hours=h) for h in (0, 30, 24 * 12, 24 * 45))]
+    days = [None, *(_BASE + timedelta(days=o) for o in (-1, 0, 16, 20, 45))]
+    for known_at in moments:
+        for at in days:
+            if at is None and known_at is None:
+                continue
+            when = q.when(at, known_at)
+            for filters in ({}, {"status": "in_progress"}, {"overdue": True}):
+                sliced, read = (
+                    every_page(
+                        lambda c, r=r, w=when, f=filters: r.board(when=w, limit=3, cursor=c, **f)
+                    )
+                    for r in (q, rows_only)
+                )
+                assert sliced == read, (when, filters)
+                assert q.board_counts(when=when, **filters) == rows_only.board_counts(
+                    when=when, **filters
+                ), (when, filters)
 
 
 def test_the_property_generator_writes_what_the_rules_accept(

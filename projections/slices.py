@@ -1,0 +1,186 @@
+"""Month slices of the board: what keeps `at` and `known_at` queries flat as history grows.
+
+A board row (see `timeline_math`) is valid over a rectangle of world time x recording time.
+A page of the board "on day D, as known at K" must find the rows whose rectangle holds
+(D, K), in due-date order, and stop after one page. Scanning every row ordered by due date
+and testing each would cost in proportion to the whole history; instead each row is also
+written as one small *slice* per calendar month it covers, along one of two axes:
+
+- `w` (world): every current row (not superseded in recording time), once per world month
+  from its start to its end. "On day D" reads the slices of D's month: the rows alive at
+  some moment of that month, of which a steady share is alive on D itself.
+- `r` (recorded): every row that runs on in world time as known when it was written (the
+  commitment's latest segment then, or one reaching past the day it was recorded), once per
+  recording month of its validity. "As the ledger showed it on day K" (D not before K's
+  day) reads the slices of K's month.
+
+Rows that run on forever are sliced up to a *horizon*: the latest world month the ledger's
+facts reach (never past the month they were recorded in) and the latest recording month.
+When a horizon moves on, the slices of the new months are written in bulk; a query beyond a
+horizon reads the rows that run on directly. Slices carry the columns board filters test
+and an index per filter, so every filtered first page is one short index range, whatever
+the length of the history. A query whose world date is before its ledger date reads the
+rows themselves (the general case).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from ledger.clock import local_date
+from projections.db import FOREVER_RECORDED, Sql
+from projections.timeline_math import FOREVER
+
+#: Columns a slice copies from its row (the row's key first).
+SLICE_COLUMNS = (
+    "cid",
+    "world_from",
+    "rec_from",
+    "world_to",
+    "rec_to",
+    "status",
+    "due_on",
+    "due_key",
+    "kind",
+    "made_by",
+    "assignee",
+    "retracted",
+)
+
+TABLES = [
+    "CREATE TABLE IF NOT EXISTS v_board_slices (axis TEXT NOT NULL, bucket TEXT NOT NULL, "
+    "cid TEXT NOT NULL, world_from TEXT NOT NULL, rec_from TEXT NOT NULL, "
+    "world_to TEXT NOT NULL, rec_to TEXT NOT NULL, status TEXT NOT NULL, due_on TEXT, "
+    "due_key TEXT NOT NULL, kind TEXT NOT NULL, made_by TEXT NOT NULL, assignee TEXT, "
+    "retracted INTEGER NOT NULL, PRIMARY KEY (axis, bucket, cid, world_from, rec_from))",
+    "CREATE INDEX IF NOT EXISTS v_slices_order ON v_board_slices (axis, bucket, due_key, cid)",
+    "CREATE INDEX IF NOT EXISTS v_slices_status ON v_board_slices "
+    "(axis, bucket, status, due_key, cid)",
+    "CREATE INDEX IF NOT EXISTS v_slices_made_by ON v_board_slices "
+    "(axis, bucket, made_by, due_key, cid)",
+    "CREATE INDEX IF NOT EXISTS v_slices_assignee ON v_board_slices "
+    "(axis, bucket, assignee, due_key, cid)",
+    "CREATE INDEX IF NOT EXISTS v_slices_row ON v_board_slices (cid, world_from, rec_from)",
+    "CREATE TABLE IF NOT EXISTS v_board_horizon (axis TEXT PRIMARY KEY, bucket TEXT NOT NULL)",
+]
+SLICE_TABLES = ("v_board_slices", "v_board_horizon")
+
+_COLUMNS = ", ".join(SLICE_COLUMNS)
+_INSERT = (
+    f"INSERT INTO v_board_slices (axis, bucket, {_COLUMNS}) "
+    f"VALUES (?,?,{','.join('?' * len(SLICE_COLUMNS))}) ON CONFLICT DO NOTHING"
+)
+
+
+def months(first: str, last: str) -> Iterator[str]:
+    """Every month from `first` to `last` ('YYYY-MM'), both included."""
+    year, month = int(first[:4]), int(first[5:7])
+    while (key := f"{year:04d}-{month:02d}") <= last:
+        yield key
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def _month_end(month: str) -> str:
+    """The last day of a month, as an ISO date."""
+    year, m = int(month[:4]), int(month[5:7])
+    first_next = date(year + 1, 1, 1) if m == 12 else date(year, m + 1, 1)
+    return (first_next - timedelta(days=1)).isoformat()
+
+
+def _day_before(day: str) -> str:
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+
+
+def runs_ahead(row: dict[str, Any], timezone: str) -> bool:
+    """Whether the row ends, in world time, after the day it was recorded (a fact dated
+    ahead of its recording drew that end): such a row can hold "on the day of K"."""
+    end: str = row["world_to"]
+    if end == FOREVER or end < row["rec_from"][:10]:
+        return end == FOREVER
+    moment = datetime.fromisoformat(row["rec_from"].replace("Z", "+00:00"))
+    return bool(end > local_date(moment, timezone).isoformat())
+
+
+class Horizons:
+    """The board's two horizons, read once per batch, moved by the batch's facts."""
+
+    def __init__(self, sql: Sql) -> None:
+        stored = {r["axis"]: r["bucket"] for r in sql.rows("SELECT * FROM v_board_horizon")}
+        self.before: dict[str, str | None] = {"w": stored.get("w"), "r": stored.get("r")}
+        self.now: dict[str, str | None] = dict(self.before)
+
+    def see(self, world_day: str, recorded: str) -> None:
+        """A fact of world day `world_day` recorded at `recorded` (a recording key)."""
+        # A fact dated ahead moves the world horizon only as far as its recording month.
+        for axis, month in (("w", min(world_day[:7], recorded[:7])), ("r", recorded[:7])):
+            if self.now[axis] is None or month > str(self.now[axis]):
+                self.now[axis] = month
+
+    def slices(self, row: dict[str, Any], timezone: str) -> Iterator[tuple[str, str]]:
+        """The (axis, month) slices of a board row, given the horizons."""
+        horizon_w, horizon_r = self.now["w"], self.now["r"]
+        if row["rec_to"] == FOREVER_RECORDED and horizon_w is not None:
+            end = horizon_w if row["world_to"] == FOREVER else _day_before(row["world_to"])[:7]
+            for month in months(row["world_from"][:7], min(end, horizon_w)):
+                yield "w", month
+        if horizon_r is not None and runs_ahead(row, timezone):
+            end = horizon_r if row["rec_to"] == FOREVER_RECORDED else row["rec_to"][:7]
+            for month in months(row["rec_from"][:7], end):
+                yield "r", month
+
+
+def write(
+    sql: Sql,
+    horizons: Horizons,
+    touched: set[tuple[str, str, str]],
+    rows: list[dict[str, Any]],
+    timezone: str,
+) -> None:
+    """Replace the slices of the `touched` board rows (`rows` are those that remain, as
+    written) and slice what runs on into months the horizons have just reached. Runs after
+    the board rows themselves are written."""
+    sql.many(
+        "DELETE FROM v_board_slices WHERE cid = ? AND world_from = ? AND rec_from = ?",
+        list(touched),
+    )
+    before_w, now_w = horizons.before["w"], horizons.now["w"]
+    if before_w is not None and now_w is not None and now_w > before_w:
+        for month in months(before_w, now_w):
+            if month == before_w:
+                continue
+            # Every current row alive at some moment of the new month.
+            sql.run(
+                f"INSERT INTO v_board_slices (axis, bucket, {_COLUMNS}) "
+                f"SELECT 'w', ?, {_COLUMNS} FROM v_board WHERE rec_to = ? AND world_to > ? "
+                "AND world_from <= ? ON CONFLICT DO NOTHING",
+                [month, FOREVER_RECORDED, f"{month}-01", _month_end(month)],
+            )
+    before_r, now_r = horizons.before["r"], horizons.now["r"]
+    if before_r is not None and now_r is not None and now_r > before_r:
+        for month in months(before_r, now_r):
+            if month == before_r:
+                continue
+            # What still runs on at the old horizon runs on into each new month.
+            sql.run(
+                f"INSERT INTO v_board_slices (axis, bucket, {_COLUMNS}) "
+                f"SELECT 'r', ?, {_COLUMNS} FROM v_board_slices WHERE axis = 'r' "
+                "AND bucket = ? AND rec_to = ? ON CONFLICT DO NOTHING",
+                [month, before_r, FOREVER_RECORDED],
+            )
+    sql.many(
+        _INSERT,
+        [
+            (axis, month, *(row[c] for c in SLICE_COLUMNS))
+            for row in rows
+            for axis, month in horizons.slices(row, timezone)
+        ],
+    )
+    for axis in ("w", "r"):
+        if horizons.now[axis] != horizons.before[axis]:
+            sql.run(
+                "INSERT INTO v_board_horizon (axis, bucket) VALUES (?, ?) "
+                "ON CONFLICT (axis) DO UPDATE SET bucket = excluded.bucket",
+                [axis, horizons.now[axis]],
+            )
