@@ -1,12 +1,17 @@
 """Public pages: home, the board, commitments, actors, claims, follow-ups, topics, search,
 the event log and integrity. Every page takes `at` and `known_at`, like the API."""
 
+from dataclasses import dataclass
 from datetime import date, datetime
+from threading import Lock
 from typing import Annotated, Any
 from urllib.parse import urlencode
+from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServicesDep, record_id
@@ -14,11 +19,13 @@ from api.errors import ApiProblem
 from api.present import record_json
 from api.routes.events import page_of_events
 from api.services import Services
-from api.web.render import page
+from api.web import queue
+from api.web.render import page, precision_on
 from ledger.domain import PLURALS
 from ledger.domain.vocab import COMMITMENT_KINDS, COMMITMENT_STATUSES
 from ledger.errors import NotFound
-from projections.queries import MAX_LIMIT, When
+from projections.queries import MAX_LIMIT, Page, Views, When
+from projections.records import recorded_key
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,23 +36,64 @@ def _when(services: Services, at: str | None, known_at: str | None) -> When:
     return services.views.when(day, known)
 
 
-def _names(services: Services, when: When) -> dict[str, str]:
-    names: dict[str, str] = {}
+@dataclass(frozen=True)
+class _Names:
+    """Every actor's name by id, and the `<option>`s of an actor filter in name order."""
+
+    by_id: dict[str, str]
+    option_html: str
+
+    def options(self, selected: str | None = None) -> Markup:
+        """The options with `selected` (an actor id) marked."""
+        html = self.option_html
+        if selected in self.by_id:
+            mark = f'<option value="{escape(selected)}">'
+            html = html.replace(mark, mark[:-1] + " selected>", 1)
+        return Markup(html)
+
+
+#: Names per view store, keyed by the records view's position and `known_at`: a page reads
+#: them from the view once per change of the log, not once per request.
+_NAMES: WeakKeyDictionary[Views, dict[tuple[int, str | None], _Names]] = WeakKeyDictionary()
+_NAMES_KEPT = 8
+
+
+_NAMES_LOCK = Lock()
+
+
+def _names(services: Services, when: When) -> _Names:
+    views = services.views
+    key = (views.positions()["records"], when.known)
+    with _NAMES_LOCK:
+        found = _NAMES.setdefault(views, {}).get(key)
+    if found is not None:
+        return found
+    by_id: dict[str, str] = {}
     cursor = None
     while True:
-        found = services.views.records(
+        page = views.records(
             "actor", when=When("9999-12-30", when.known), limit=MAX_LIMIT, cursor=cursor
         )
-        names.update({a["id"]: a.get("name") or a["id"] for a in found.items})
-        if not found.next:
-            return names
-        cursor = found.next
+        by_id.update({a["id"]: a.get("name") or a["id"] for a in page.items})
+        if not page.next:
+            break
+        cursor = page.next
+    choices = sorted(by_id.items(), key=lambda pair: (pair[1], pair[0]))
+    options = "".join(f'<option value="{escape(i)}">{escape(n)}</option>' for i, n in choices)
+    found = _Names(by_id, options)
+    with _NAMES_LOCK:
+        cached = _NAMES.setdefault(views, {})
+        while len(cached) >= _NAMES_KEPT:
+            cached.pop(next(iter(cached)))
+        cached[key] = found
+    return found
 
 
-def _common(
+async def _common(
     request: Request, services: Services, when: When, at: str | None, known_at: str | None
 ) -> dict[str, Any]:
     keep = {k: v for k, v in (("at", at), ("known_at", known_at)) if v}
+    names = await run_in_threadpool(_names, services, when)
     return {
         "when": when,
         "at": at,
@@ -53,7 +101,8 @@ def _common(
         "travel": bool(keep),
         "keep": urlencode(keep),
         "path": request.url.path,
-        "names": _names(services, when),
+        "names": names.by_id,
+        "actor_options": names.options,
         "editor": request.cookies.get("ledger_session") is not None,
     }
 
@@ -91,7 +140,9 @@ async def home(
         }
 
     data = await run_in_threadpool(load)
-    return page(request, "home.html", **_common(request, services, when, at, known_at), **data)
+    return page(
+        request, "home.html", **await _common(request, services, when, at, known_at), **data
+    )
 
 
 def _plus(day: str, days: int) -> str:
@@ -122,10 +173,15 @@ async def board(
         "topic": topic or None,
         "overdue": {"yes": True, "no": False}.get(overdue or ""),
     }
-    result = await run_in_threadpool(
-        lambda: services.views.board(when=when, limit=50, cursor=cursor, **filters)
-    )
-    counts = await run_in_threadpool(lambda: services.views.board_counts(when=when, **filters))
+
+    def load() -> tuple[Page, dict[str, Any]]:
+        views = services.views
+        return (
+            views.board(when=when, limit=50, cursor=cursor, **filters),
+            views.board_counts(when=when, **filters),
+        )
+
+    result, counts = await run_in_threadpool(load)
     items = list(result.items)
     if sort == "status":
         items.sort(key=lambda i: (i["status"], i["due"]["on"] if i["due"] else "9"))
@@ -148,7 +204,7 @@ async def board(
     return page(
         request,
         "board.html",
-        **_common(request, services, when, at, known_at),
+        **await _common(request, services, when, at, known_at),
         items=items,
         counts=counts,
         next=result.next,
@@ -159,7 +215,7 @@ async def board(
         selected={
             "status": status,
             "kind": kind,
-            "actor": actor,
+            "actor": filters["actor"],
             "topic": topic,
             "overdue": overdue,
             "sort": sort,
@@ -181,23 +237,30 @@ async def commitment(
         leaves = services.followers.integrity.leaves([e["position"] for e in history])
         for event in history:
             event["leaf"] = leaves.get(event["position"])
+        # An action that fulfils, partly fulfils or breaks the commitment changed its status
+        # and is named by that change: the history says which actions to read.
+        linked = sorted({e["data"]["action"] for e in history if e["data"].get("action")})
         related_actions = [
             a
-            for a in services.views.records("action", when=when, limit=MAX_LIMIT).items
+            for a in (
+                services.views.records("action", when=when, ids=linked, limit=MAX_LIMIT).items
+                if linked
+                else []
+            )
             if str(target)
             in (a.get("fulfils") or [])
             + (a.get("breaks") or [])
             + (a.get("partially_fulfils") or [])
         ]
-        demands = [
-            d
-            for d in services.views.records("demand", when=when, limit=MAX_LIMIT).items
-            if any(str(target) == (r.get("commitment") or "") for r in d.get("responses") or [])
-        ]
+        demands = _demands_answered(services, record, when)
         sources = _sources(services, record, history)
+        as_of = board.items[0] if board.items else None
+        if as_of is not None:
+            made = [{"occurred_at": record.get("made_at"), "precision": record.get("precision")}]
+            as_of["status_precision"] = precision_on(made + history, as_of["status_since"])
         return {
             "record": record,
-            "as_of": board.items[0] if board.items else None,
+            "as_of": as_of,
             "history": history,
             "actions": related_actions,
             "demands": demands,
@@ -209,7 +272,46 @@ async def commitment(
     except NotFound:
         raise ApiProblem(404, "not-found", "Not found", f"no commitment {id}") from None
     return page(
-        request, "commitment.html", **_common(request, services, when, at, known_at), **data
+        request, "commitment.html", **await _common(request, services, when, at, known_at), **data
+    )
+
+
+def _demands_answered(
+    services: Services, record: dict[str, Any], when: When
+) -> list[dict[str, Any]]:
+    """The demands a response of which names this commitment, as of `when`, each with that
+    response as `answer`. The views keep no link from a commitment to such responses, so the
+    candidates are the demands addressed to the commitment's maker or assignee, each read
+    whole for its responses."""
+    out = []
+    for actor in dict.fromkeys(a for a in (record.get("made_by"), record.get("assignee")) if a):
+        cursor = None
+        while True:
+            found = services.views.records(
+                "demand", when=when, subject=actor, limit=MAX_LIMIT, cursor=cursor
+            )
+            for demand in found.items:
+                full = record_json(services.ledger.get_record("demand", UUID(demand["id"])))
+                answers = [
+                    r
+                    for r in full.get("responses") or []
+                    if r.get("commitment") == record["id"] and _as_of(r, when)
+                ]
+                if answers:
+                    out.append({**demand, "answer": answers[-1]})
+            if not found.next:
+                break
+            cursor = found.next
+    return out
+
+
+def _as_of(entry: dict[str, Any], when: When) -> bool:
+    """Whether a record's status entry had happened by the world day, as known then."""
+    if str(entry.get("occurred_at") or "")[:10] > when.day:
+        return False
+    recorded = entry.get("recorded_at")
+    return when.known is None or (
+        recorded is not None and recorded_key(datetime.fromisoformat(recorded)) <= when.known
     )
 
 
@@ -247,7 +349,9 @@ async def actor(
         data = await run_in_threadpool(load)
     except NotFound:
         raise ApiProblem(404, "not-found", "Not found", f"no actor {id}") from None
-    return page(request, "actor.html", **_common(request, services, when, at, known_at), **data)
+    return page(
+        request, "actor.html", **await _common(request, services, when, at, known_at), **data
+    )
 
 
 def _chart(card: dict[str, Any]) -> list[dict[str, Any]]:
@@ -273,7 +377,7 @@ async def claim(
     if found is None:
         raise ApiProblem(404, "not-found", "Not found", f"no claim {id}")
     return page(
-        request, "claim.html", **_common(request, services, when, at, known_at), claim=found
+        request, "claim.html", **await _common(request, services, when, at, known_at), claim=found
     )
 
 
@@ -286,15 +390,18 @@ async def follow_ups(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
     when = _valid(services, at, known_at)
-    result = await run_in_threadpool(
-        lambda: services.views.follow_ups(when=when, limit=100, cursor=cursor)
-    )
+
+    def load() -> tuple[list[dict[str, Any]], str | None]:
+        result = services.views.follow_ups(when=when, limit=100, cursor=cursor)
+        return queue.shown(services, when, result.items), result.next
+
+    items, following = await run_in_threadpool(load)
     return page(
         request,
         "follow_ups.html",
-        **_common(request, services, when, at, known_at),
-        items=result.items,
-        next=result.next,
+        **await _common(request, services, when, at, known_at),
+        items=items,
+        next=following,
     )
 
 
@@ -309,7 +416,7 @@ async def topic(
     return page(
         request,
         "timeline.html",
-        **_common(request, services, when, at, known_at),
+        **await _common(request, services, when, at, known_at),
         topic=topic,
         entries=entries,
     )
@@ -330,7 +437,7 @@ async def search(
     return page(
         request,
         "search.html",
-        **_common(request, services, when, at, known_at),
+        **await _common(request, services, when, at, known_at),
         q=q,
         hits=hits,
         plurals=PLURALS,
@@ -346,7 +453,7 @@ async def events(
     return page(
         request,
         "events.html",
-        **_common(request, services, when, None, None),
+        **await _common(request, services, when, None, None),
         items=items,
         after=after,
         following=items[-1]["position"] if len(items) == 100 else None,
@@ -370,7 +477,7 @@ async def integrity(
     return page(
         request,
         "integrity.html",
-        **_common(request, services, when, None, None),
+        **await _common(request, services, when, None, None),
         checkpoint=checkpoint,
         vkey=services.followers.signer.vkey,
         proof=proof,
