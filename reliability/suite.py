@@ -1,433 +1,411 @@
 """`make reliability`: proof under stress, with a table of figures.
 
-    python -m reliability [--size small|full]
+    python -m reliability [--size small|full] [--only NAME,...]
 
-- writers: P processes x N commands over HTTP on PostgreSQL on the same 10 records, each with
-  the If-Match it read: every command applied or refused with 409/412, no lost update, and the
-  records equal a replay of the log;
-- crash: kill -9 of a `ledger worker` at random moments while it catches up (seed printed):
-  views equal a full rebuild and `ledger verify` passes;
-- outage: a webhook receiver down for an (injected) ten minutes: every delivery arrives;
-- tamper: random edits, deletions and reorders of stored events: each caught by verify.
-The full size is the issue's; `make test` runs the small one (tests/e2e/test_reliability.py).
+Each row is one figure of issue 9 beside its goal, PASS or FAIL:
+
+- writers: P processes x N commands over HTTP on PostgreSQL on the same 10 records
+  (reliability/writers.py);
+- catch-up and crash: kill -9 of a worker while it catches up, and of the API, the workers
+  and the importer during an import and a webhook burst (reliability/crash.py);
+- outage: a webhook receiver down for an (injected) ten minutes (reliability/outage.py);
+- openapi and import: generated bad input through the HTTP API and `ledger import`
+  (reliability/bad_input.py);
+- auth and ssrf: the refusals of writes without the right key and of webhooks to private
+  addresses (reliability/guards.py);
+- tamper: edits, deletions and reorders of stored events (reliability/tamper.py).
+
+The full size is the issue's; `make test` runs the small one. The table is printed and
+written to reliability/results/latest.md and latest.json; a complete full run also writes
+reliability/REPORT.md. The exit status is 1 if any row fails.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
+import platform
 import random
-import signal
-import socket
-import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-import psycopg
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+REPORT = HERE / "REPORT.md"
 
-BIN = Path(sys.executable).parent
-PG = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-SIZES = {
-    "small": {"writers": 4, "commands": 60, "kills": 4, "tampers": 12, "outage_events": 20},
-    "full": {"writers": 8, "commands": 1000, "kills": 20, "tampers": 100, "outage_events": 200},
+SIZES: dict[str, dict[str, int]] = {
+    "small": {
+        "writers": 4,
+        "commands": 60,
+        "kills": 4,
+        "crash_rounds": 3,
+        "crash_commitments": 40,
+        "settle_seconds": 60,
+        "outage_events": 20,
+        "fuzz_every": 3,
+        "fuzz_requests": 300,
+        "import_files": 12,
+        "tampers": 12,
+    },
+    "full": {
+        "writers": 8,
+        "commands": 1000,
+        "kills": 20,
+        "crash_rounds": 20,
+        "crash_commitments": 100,
+        "settle_seconds": 180,
+        "outage_events": 200,
+        "fuzz_every": 1,
+        "fuzz_requests": 1000,
+        "import_files": 200,
+        "tampers": 100,
+    },
 }
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@dataclass
+class Row:
+    check: str
+    ok: bool
+    figure: str
+    goal: str
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
-def _schema() -> tuple[str, str]:
-    name = f"rel_{uuid.uuid4().hex[:10]}"
-    return name, f"{PG}?schema={name}"
+def yes(flag: bool) -> str:
+    return "yes" if flag else "NO"
 
 
-def _drop(schema: str) -> None:
-    with psycopg.connect(PG, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+def kills_text(kills: dict[str, int]) -> str:
+    return ", ".join(f"{name} x{n}" for name, n in kills.items()) or "none"
 
 
-def _cli(env: dict[str, str], *args: str) -> str:
-    return subprocess.run(
-        [str(BIN / "ledger"), *args], env=env, check=True, capture_output=True, text=True
-    ).stdout
+# -- one function per row: run the check, judge it against its goal -------------------------
+def writers_row(size: dict[str, int], seed: int) -> Row:
+    from reliability import writers
+
+    w = writers.run(size)
+    return Row(
+        "concurrent writers",
+        ok=w["other"] == 0
+        and w["lost_updates"] == 0
+        and w["duplicates"] == 0
+        and w["unacknowledged_in_log"] == 0
+        and w["served_equals_replay"]
+        and w["views_equal_rebuild"],
+        figure=f"{w['applied']} applied, {w['refused']} refused 409/412, {w['other']} other; "
+        f"lost updates {w['lost_updates']}; state = replay: {yes(w['served_equals_replay'])}; "
+        f"views = rebuild: {yes(w['views_equal_rebuild'])}",
+        goal="every command applied or 409/412; 0 lost updates; state = replay of the log",
+        detail=f"{w['processes']} processes x {size['commands']:,} commands over HTTP on "
+        f"PostgreSQL, 10 records, If-Match, {w['seconds']} s"
+        + (f"; others: {w['others']}" if w["others"] else ""),
+        data=w,
+    )
 
 
-def _writer(base: str, key: str, claims: list[str], n: int, seed: int, out: Any) -> None:
-    rng = random.Random(seed)
-    counts = {"applied": 0, "refused": 0, "other": 0}
-    with httpx.Client(base_url=base, timeout=30) as http:
-        for i in range(n):
-            if i == 0:
-                time.sleep(0.2 * seed)
-            claim = rng.choice(claims)
-            try:
-                etag = http.get(f"/v1/claims/{claim}").headers["ETag"]
-                response = http.post(
-                    f"/v1/claims/{claim}/evidence",
-                    headers={"Authorization": f"Bearer {key}", "If-Match": etag},
-                    json={"stance": "context", "sources": ["source/s"], "note": f"{seed}-{i}"},
-                )
-            except (httpx.HTTPError, KeyError):
-                counts["other"] += 1
-                time.sleep(0.1)
-                continue
-            if response.status_code == 200:
-                counts["applied"] += 1
-            elif response.status_code in (409, 412):
-                counts["refused"] += 1
-            else:
-                counts["other"] += 1
-    out.put(counts)
+def catch_up_row(size: dict[str, int], seed: int) -> Row:
+    from reliability import crash
+
+    c = crash.catch_up(size, seed)
+    return Row(
+        "kill -9 of a worker catching up",
+        ok=c["kills_mid_catch_up"] == size["kills"] and c["views_equal_rebuild"] and c["verify"],
+        figure=f"{c['kills_mid_catch_up']} kills; views = rebuild: "
+        f"{yes(c['views_equal_rebuild'])}; ledger verify: {'ok' if c['verify'] else 'FAILED'}",
+        goal=f"{size['kills']} kills mid catch-up; views = full rebuild; ledger verify passes",
+        detail=f"seed {seed}; SQLite, {c['events']:,} events, batches of 10",
+        data=c,
+    )
 
 
-def writers(size: dict[str, int]) -> dict[str, Any]:
-    schema, url = _schema()
-    env = {
-        **os.environ,
-        "LEDGER_DATABASE_URL": url,
-        "LEDGER_WRITE_RATE": "100000",
-        "LEDGER_WRITE_BURST": "100000",
-        "LEDGER_WATCH_EVERY": "3600",
-    }
-    with tempfile.TemporaryDirectory() as tmp:
-        seed = [
-            {
-                "op": "source.create",
-                "id": "source/s",
-                "data": {"url": "https://e.org/s", "title": "S"},
-            },
-            {"op": "actor.create", "id": "actor/a", "data": {"name": "A", "kind": "person"}},
-        ]
-        seed += [
-            {
-                "op": "claim.create",
-                "id": f"claim/c{i}",
-                "data": {
-                    "made_by": "actor/a",
-                    "text": f"claim {i}",
-                    "made_at": "2017-09-15",
-                    "sources": ["source/s"],
-                },
-            }
-            for i in range(10)
-        ]
-        (Path(tmp) / "seed.jsonl").write_text("".join(json.dumps(c) + "\n" for c in seed))
-        env["LEDGER_SIGNING_KEY_FILE"] = f"{tmp}/signing-key"
-        _cli(env, "import", f"{tmp}/seed.jsonl")
-        key = _cli(env, "keys", "create", "--name", "writers").split()[-1]
-        port = _port()
-        server_log = Path(tmp) / "server.log"
-        server = subprocess.Popen(
-            [str(BIN / "ledger"), "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=server_log.open("w"),
+def crash_row(size: dict[str, int], seed: int) -> Row:
+    from reliability import crash
+
+    c = crash.under_load(size, seed)
+    partial = {k: v for k, v in c["partial"].items() if v}
+    return Row(
+        "kill -9 during import + webhook burst",
+        ok=c["partial_events"] == 0
+        and c["views_equal_rebuild"]
+        and c["verify"]
+        and c["webhooks_missing"] == 0
+        and c["webhooks_unexpected"] == 0
+        and c["bad_signatures"] == 0
+        and c["outbox_equals_log"]
+        and c["not_delivered_rows"] == 0
+        and not c["unfinished_imports"]
+        and not c["http_failures"],
+        figure=f"{c['partial_events']} partial events{f' {partial}' if partial else ''}; "
+        f"views = rebuild: {yes(c['views_equal_rebuild'])}; ledger verify: "
+        f"{'ok' if c['verify'] else 'FAILED'}; webhooks delivered "
+        f"{c['webhooks_received']:,}/{c['webhooks_expected']:,} "
+        f"({c['duplicate_deliveries']:,} duplicates dropped by webhook-id, "
+        f"{c['bad_signatures']} bad signatures)",
+        goal="0 partial events; views = full rebuild; ledger verify passes; every webhook "
+        "delivered at least once",
+        detail=f"seed {seed}; {c['rounds']} rounds on PostgreSQL (API x2 processes, 2 workers); "
+        f"killed {kills_text(c['kills'])}; {c['events']:,} events; "
+        f"{c['http_writes_acknowledged']:,} HTTP writes acknowledged after "
+        f"{c['http_retries']:,} retries ({c['http_server_errors']} 5xx); "
+        f"{c['import_reruns']} import re-runs; {c['sent_after_lease']:,} sent after a killed "
+        "sender's lease ran out"
+        + (f"; failures: {c['http_failures']}" if c["http_failures"] else "")
+        + (f"; unfinished imports: {c['unfinished_imports']}" if c["unfinished_imports"] else "")
+        + ("" if c["verify"] else f"; verify said: {c['verify_says']}"),
+        data=c,
+    )
+
+
+def outage_row(size: dict[str, int], seed: int) -> Row:
+    from reliability import outage
+
+    o = outage.run(size)
+    return Row(
+        "receiver outage (10 min, injected)",
+        ok=o["lost"] == 0
+        and o["arrived_while_down"] == 0
+        and o["refused_while_down"] > 0
+        and o["bad_signatures"] == 0
+        and o["all_marked_delivered"],
+        figure=f"{o['delivered']}/{o['events']} delivered after recovery, lost {o['lost']}; "
+        f"{o['refused_while_down']} attempts refused while down",
+        goal="all deliveries arrive after recovery",
+        detail=f"{o['attempts']} attempts over 60 injected minutes; signatures checked",
+        data=o,
+    )
+
+
+def openapi_row(size: dict[str, int], seed: int) -> Row:
+    from reliability import bad_input
+
+    f = bad_input.openapi(size)
+    waits = f["documented_waits"]
+    return Row(
+        "bad input: OpenAPI (schemathesis)",
+        ok=f["requests"] >= size["fuzz_requests"]
+        and f["server_errors"] == 0
+        and f["failed_checks"] == 0
+        and f["written_by_refused"] == 0,
+        figure=f"{f['requests']:,} requests: {f['server_errors']} server errors, "
+        f"{f['failed_checks']} schema violations, {f['written_by_refused']} refused requests "
+        "that wrote",
+        goal=f">= {size['fuzz_requests']:,} requests; 0 server errors; 0 schema violations; "
+        "nothing written when refused",
+        detail=f"{f['operations']} of {f['of_operations']} operations; statuses "
+        f"{f['statuses']}; {waits} documented 503 views-behind"
+        + (f"; examples: {f['examples']}" if f["examples"] else ""),
+        data=f,
+    )
+
+
+def import_row(size: dict[str, int], seed: int) -> Row:
+    from reliability import bad_input
+
+    i = bad_input.import_files(size, seed)
+    return Row(
+        "bad input: import files (hypothesis)",
+        ok=i["violations"] == 0 and i["files"] >= size["import_files"] // 2,
+        figure=f"{i['files']} files: {i['applied']} applied, {i['refused']} refused, "
+        f"{i['crashed']} crashed; {i['violations']} files break a rule",
+        goal="no crash; a refused file names each bad line and writes nothing; an applied one "
+        "writes what it reports",
+        detail=f"seed {seed}; through `ledger import` (the HTTP API has no import endpoint)"
+        + (f"; examples: {i['examples']}" if i["examples"] else ""),
+        data=i,
+    )
+
+
+def guards_rows(size: dict[str, int], seed: int) -> list[Row]:
+    from reliability import guards
+
+    g = guards.run(size)
+    a, s = g["auth"], g["ssrf"]
+    refused = s["refused_at_creation"] + s["refused_at_delivery"]
+    return [
+        Row(
+            "auth matrix",
+            ok=a["wrong"] == 0 and not a["written"] and a["operations"] >= 40,
+            figure=f"{a['requests']} refusals on {a['operations']} write operations: "
+            f"{a['wrong']} wrong; written: {'YES' if a['written'] else 'nothing'}",
+            goal="every POST/PATCH/DELETE without a key or with a reader key: 401/403; "
+            "nothing written",
+            detail="no key, unknown key, malformed header, empty bearer, reader key, revoked "
+            "key; editor key on admin paths; PostgreSQL, real server"
+            + (f"; examples: {a['examples']}" if a["examples"] else ""),
+            data=a,
+        ),
+        Row(
+            "SSRF refusals",
+            ok=refused == s["targets"]
+            and s["receiver_requests"] == 0
+            and s["all_attempted"]
+            and not s["not_refused"],
+            figure=f"{refused}/{s['targets']} refused; {s['receiver_requests']} requests "
+            "reached the receiver on 127.0.0.1",
+            goal="loopback, private, link-local, metadata and names resolving to 127.0.0.1 refused",
+            detail="LEDGER_WEBHOOK_ALLOW_PRIVATE unset; subscriptions over HTTP, deliveries by "
+            "a `ledger worker`"
+            + (f"; not refused: {s['not_refused']}" if s["not_refused"] else ""),
+            data=s,
+        ),
+    ]
+
+
+def tamper_row(size: dict[str, int], seed: int) -> Row:
+    from reliability import tamper
+
+    t = tamper.run(size, seed)
+    return Row(
+        "tampering",
+        ok=t["caught"] == t["tampered"] and t["verified_before"] == t["tampered"],
+        figure=f"caught {t['caught']} of {t['tampered']} by `ledger verify`",
+        goal=f"{t['tampered']} of {t['tampered']} caught; each store verified before",
+        detail=f"seed {seed}; {t['edit']} edits, {t['delete']} deletions, {t['swap']} reorders"
+        + (f"; missed: {t['missed']}" if t["missed"] else ""),
+        data=t,
+    )
+
+
+CHECKS: dict[str, Callable[[dict[str, int], int], Row | list[Row]]] = {
+    "writers": writers_row,
+    "catch-up": catch_up_row,
+    "crash": crash_row,
+    "outage": outage_row,
+    "openapi": openapi_row,
+    "import": import_row,
+    "guards": guards_rows,
+    "tamper": tamper_row,
+}
+
+
+def run_check(name: str, size: dict[str, int], seed: int) -> list[Row]:
+    started = time.monotonic()
+    try:
+        got = CHECKS[name](size, seed)
+        rows = got if isinstance(got, list) else [got]
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        traceback.print_exc()
+        rows = [Row(name, ok=False, figure=f"error: {type(e).__name__}: {e}"[:500], goal="")]
+    for row in rows:
+        row.seconds = round((time.monotonic() - started) / len(rows), 1)
+    return rows
+
+
+# -- the table ------------------------------------------------------------------------------
+def render_text(rows: list[Row], title: str) -> str:
+    width = max(len(r.check) for r in rows)
+    lines = [title]
+    for r in rows:
+        lines.append(f"  {r.check:<{width}}  {'PASS' if r.ok else 'FAIL'}  {r.figure}")
+        pad = " " * (width + 10)
+        lines.append(f"{pad}goal: {r.goal}")
+        if r.detail:
+            lines.append(f"{pad}({r.detail})")
+    passed = sum(r.ok for r in rows)
+    lines.append(f"  {passed} of {len(rows)} rows pass")
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(rows: list[Row], title: str, meta: dict[str, Any]) -> str:
+    out = [f"# {title}", ""]
+    out.append(
+        f"{meta['finished_at']} · size `{meta['size']}` · seed {meta['seed']} · "
+        f"commit `{meta['commit']}` · {meta['cpus']} CPUs · Python {meta['python']} · "
+        f"{meta['seconds']:.0f} s"
+    )
+    out += ["", "| check | result | figure | goal | details |", "|---|---|---|---|---|"]
+    for r in rows:
+        result = "PASS" if r.ok else "**FAIL**"
+        out.append(
+            f"| {_cell(r.check)} | {result} | {_cell(r.figure)} | {_cell(r.goal)} | "
+            f"{_cell(r.detail)} ({r.seconds:.0f} s) |"
         )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            claims = [f"c{i}" for i in range(10)]
-            ctx = multiprocessing.get_context("spawn")
-            queue = ctx.Queue()
-            procs = [
-                ctx.Process(target=_writer, args=(base, key, claims, size["commands"], n, queue))
-                for n in range(size["writers"])
-            ]
-            for p in procs:
-                p.start()
-            totals = {"applied": 0, "refused": 0, "other": 0}
-            for _ in procs:
-                try:
-                    got = queue.get(timeout=600)
-                except Exception:
-                    print(server_log.read_text()[-3000:], file=sys.stderr)
-                    raise
-                for k, v in got.items():
-                    totals[k] += v
-            for p in procs:
-                p.join()
-            evidence = 0
-            with httpx.Client(base_url=base, timeout=30) as http:
-                for claim in claims:
-                    record = http.get(f"/v1/claims/{claim}").json()
-                    evidence += len(record["evidence"])
-                    history = http.get(f"/v1/claims/{claim}/history").json()["items"]
-                    added = sum(1 for e in history if e["type"] == "claim.evidence_added")
-                    assert added == len(record["evidence"])
-            lost = totals["applied"] - evidence
-            if totals["other"]:
-                print(server_log.read_text()[-3000:], file=sys.stderr)
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
-            _drop(schema)
-    return {"commands": size["writers"] * size["commands"], **totals, "lost_updates": lost}
+    passed = sum(r.ok for r in rows)
+    out += ["", f"{passed} of {len(rows)} rows pass.", ""]
+    return "\n".join(out)
 
 
-def crash(size: dict[str, int]) -> dict[str, Any]:
-    seed = int(os.environ.get("LEDGER_CRASH_SEED", random.randrange(1_000_000)))
-    rng = random.Random(seed)
-    from ledger.app import Ledger
-    from ledger.cli import read_commands
-    from ledger.config import Settings
-    from projections.runner import FOLLOWERS, Followers
-    from projections.verify import verify_local
-    from tests.contract.test_followers_crash import generated_commands
-
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/ledger.db"
-        env = {**os.environ, "LEDGER_DATABASE_URL": url}
-        ledger = Ledger(Settings(database_url=url))
-        numbered, _ = read_commands(
-            generated_commands(Path(tmp) / "log.jsonl", 300 * size["kills"])
+def _commit() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            check=True,
         )
-        ledger.import_commands([c for _, c in numbered], principal="cli:reliability")
-        head = ledger.last_position()
-        followers = Followers(ledger)
-        kills = 0
-        for _ in range(size["kills"] * 2):
-            worker = subprocess.Popen(
-                [
-                    str(BIN / "ledger"),
-                    "worker",
-                    "--poll",
-                    "0.05",
-                    "--batch",
-                    "10",
-                    "--watch-every",
-                    "3600",
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            time.sleep(rng.uniform(0.5, 1.0))
-            worker.send_signal(signal.SIGKILL)
-            worker.wait()
-            if min(followers.position(n) for n in FOLLOWERS if n != "outbox") >= head:
-                break
-            kills += 1
-            if kills >= size["kills"]:
-                break
-        followers.catch_up()
-        before = {n: followers.snapshot(n) for n in ("records", "timeline", "integrity")}
-        for name in before:
-            followers.rebuild(name)
-        followers.catch_up()
-        after = {n: followers.snapshot(n) for n in before}
-        verdict = verify_local(ledger, followers)
-        followers.close()
-        ledger.close()
-    return {
-        "seed": seed,
-        "kills_mid_catch_up": kills,
-        "views_equal_rebuild": before == after,
-        "verify": verdict.ok,
-    }
+        return done.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
-def outage(size: dict[str, int]) -> dict[str, Any]:
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from threading import Thread
-
-    from api.services import Services
-    from ledger.clock import ManualClock
-    from ledger.config import Settings
-    from projections.outbox import Sender
-
-    received: set[int] = set()
-    state = {"down_until": None}
-    clock = ManualClock(datetime(2017, 9, 15, 12, tzinfo=UTC))
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-            down = state["down_until"] is not None and clock.now() < state["down_until"]
-            self.send_response(503 if down else 200)
-            self.end_headers()
-            if not down:
-                received.add(body["position"])
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=server.serve_forever, daemon=True).start()
-    with tempfile.TemporaryDirectory() as tmp:
-        services = Services.open(
-            Settings(database_url=f"sqlite:///{tmp}/l.db", webhook_allow_private=True), clock=clock
-        )
-        from tests.contract.helpers import run, seed
-
-        seed(services.ledger)
-        sub = services.admin.create_subscription(
-            url=f"http://127.0.0.1:{server.server_address[1]}/hook",
-            types=["claim.*"],
-            actors=[],
-            topics=[],
-            description=None,
-            enabled=True,
-            from_position=services.ledger.last_position(),
-            recorded_by="cli:reliability",
-        )
-        state["down_until"] = clock.now() + timedelta(minutes=10)
-        positions = [
-            run(
-                services.ledger,
-                "claim.evidence",
-                "claim/19-of-23",
-                stance="context",
-                sources=["source/article"],
-                note=str(i),
-            ).position
-            for i in range(size["outage_events"])
-        ]
-        services.followers.catch_up()
-        sender = Sender(
-            services.followers.views["outbox"], services.admin, clock, allow_private=True
-        )
-        attempts = 0
-        for _ in range(60):
-            attempts += sender.run_once()
-            clock.advance(timedelta(minutes=1))
-        sender.close()
-        items, _ = services.followers.outbox.deliveries(str(sub.id), limit=500)
-        services.close()
-    server.shutdown()
-    return {
-        "events": len(positions),
-        "delivered": len(received & set(positions)),
-        "attempts": attempts,
-        "lost": len(set(positions) - received),
-        "all_marked_delivered": all(i["status"] == "delivered" for i in items),
-    }
+def write_results(rows: list[Row], meta: dict[str, Any], title: str, report: bool) -> list[Path]:
+    RESULTS.mkdir(exist_ok=True)
+    markdown = render_markdown(rows, title, meta)
+    written = [RESULTS / "latest.md", RESULTS / "latest.json"]
+    written[0].write_text(markdown)
+    body = {**meta, "ok": all(r.ok for r in rows), "rows": [asdict(r) for r in rows]}
+    written[1].write_text(json.dumps(body, indent=2, default=str) + "\n")
+    if report:
+        REPORT.write_text(markdown)
+        written.append(REPORT)
+    return written
 
 
-def tamper(size: dict[str, int]) -> dict[str, Any]:
-    from ledger.app import Ledger
-    from ledger.config import Settings
-    from projections.runner import Followers
-    from projections.verify import verify_local
-    from tests.contract.helpers import run, seed
-
-    rng = random.Random(11)
-    caught = 0
-    kinds: dict[str, int] = {"edit": 0, "delete": 0, "swap": 0}
-    for round_ in range(size["tampers"]):
-        with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite:///{tmp}/l.db"
-            ledger = Ledger(Settings(database_url=url))
-            seed(ledger)
-            for i in range(20):
-                run(
-                    ledger,
-                    "claim.evidence",
-                    "claim/19-of-23",
-                    stance="context",
-                    sources=["source/article"],
-                    note=f"n{i}",
-                )
-            followers = Followers(ledger)
-            followers.catch_up()
-            head = ledger.last_position()
-            kind = ("edit", "delete", "swap")[round_ % 3]
-            kinds[kind] += 1
-            with sqlite3.connect(f"{tmp}/l.db") as conn:
-                a = rng.randrange(1, head + 1)
-                if kind == "edit":
-                    state = bytes(
-                        conn.execute(
-                            "SELECT state FROM stored_events WHERE rowid=?", (a,)
-                        ).fetchone()[0]
-                    )
-                    i = rng.randrange(len(state))
-                    flipped = bytes([state[i] ^ (1 << rng.randrange(8))])
-                    conn.execute(
-                        "UPDATE stored_events SET state=? WHERE rowid=?",
-                        (state[:i] + flipped + state[i + 1 :], a),
-                    )
-                elif kind == "delete":
-                    conn.execute("DELETE FROM stored_events WHERE rowid=?", (a,))
-                else:
-                    b = rng.choice([p for p in range(1, head + 1) if p != a])
-                    sa, sb = (
-                        conn.execute(
-                            "SELECT state FROM stored_events WHERE rowid=?", (p,)
-                        ).fetchone()[0]
-                        for p in (a, b)
-                    )
-                    conn.execute("UPDATE stored_events SET state=? WHERE rowid=?", (sb, a))
-                    conn.execute("UPDATE stored_events SET state=? WHERE rowid=?", (sa, b))
-            verdict = verify_local(ledger, followers)
-            caught += 0 if verdict.ok else 1
-            followers.close()
-            ledger.close()
-    return {"tampered": size["tampers"], "caught": caught, **kinds}
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m reliability")
     parser.add_argument("--size", choices=list(SIZES), default="full")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--only", default="", help=f"comma-separated checks, of: {', '.join(CHECKS)}"
+    )
+    args = parser.parse_args(argv)
+    names = [n for n in args.only.split(",") if n] or list(CHECKS)
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown:
+        parser.error(f"unknown check(s) {unknown}; of: {', '.join(CHECKS)}")
+    from reliability.support import require_postgres
+
+    require_postgres()
     size = SIZES[args.size]
-    rows = []
-    w = writers(size)
-    rows.append(
-        (
-            "concurrent writers",
-            f"{w['commands']} commands: {w['applied']} applied, "
-            f"{w['refused']} refused 409/412, {w['other']} other",
-            w["lost_updates"] == 0 and w["other"] == 0,
-            f"lost updates {w['lost_updates']}",
-        )
-    )
-    c = crash(size)
-    rows.append(
-        (
-            "kill -9 while catching up",
-            f"{c['kills_mid_catch_up']} kills (seed {c['seed']})",
-            c["views_equal_rebuild"] and c["verify"],
-            f"views = rebuild: {c['views_equal_rebuild']}, verify: {c['verify']}",
-        )
-    )
-    o = outage(size)
-    rows.append(
-        (
-            "receiver outage (10 min)",
-            f"{o['events']} events, {o['attempts']} attempts",
-            o["lost"] == 0 and o["all_marked_delivered"],
-            f"lost {o['lost']}",
-        )
-    )
-    t = tamper(size)
-    rows.append(
-        (
-            "tampering",
-            f"{t['tampered']} edits/deletions/swaps",
-            t["caught"] == t["tampered"],
-            f"caught {t['caught']} of {t['tampered']}",
-        )
-    )
-    width = max(len(r[0]) for r in rows)
-    print(f"\nreliability ({args.size})")
-    for name, what, ok, figure in rows:
-        print(f"  {name:<{width}}  {'PASS' if ok else 'FAIL'}  {figure}  ({what})")
-    if not all(r[2] for r in rows):
+    seed = int(os.environ.get("LEDGER_CRASH_SEED", random.randrange(1_000_000)))
+    print(f"reliability ({args.size}): seed {seed} (LEDGER_CRASH_SEED={seed} repeats it)")
+    started = time.monotonic()
+    rows: list[Row] = []
+    for name in names:
+        print(f"  running {name} ...", flush=True)
+        rows += run_check(name, size, seed)
+    meta = {
+        "size": args.size,
+        "checks": names,
+        "seed": seed,
+        "finished_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "seconds": round(time.monotonic() - started, 1),
+        "commit": _commit(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    title = f"reliability ({args.size})"
+    print()
+    print(render_text(rows, title))
+    complete = args.size == "full" and names == list(CHECKS)
+    for path in write_results(rows, meta, title, report=complete):
+        print(f"wrote {path.relative_to(HERE.parent)}")
+    if not all(r.ok for r in rows):
         sys.exit(1)
