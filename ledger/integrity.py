@@ -53,7 +53,7 @@ def _plain(value: Any) -> bool:
 
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 canonical JSON of `value`."""
-    if _plain(value):
+    if type(value) is str or _plain(value):
         try:
             return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:

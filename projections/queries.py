@@ -177,14 +177,19 @@ class Views:
                     after = decode_cursor(cursor, [str, str])
                     where.append("(b.due_key > ? OR (b.due_key = ? AND b.cid > ?))")
                     params += [after[0], after[0], after[1]]
-                joins, join_params = self._topic_join(topic)
                 table, row, slice_params = self._board_table(source)
+                if topic is not None:
+                    # A topic holds few commitments: start from them (CROSS JOIN keeps
+                    # SQLite's join order), then their rows, then sort that handful.
+                    table = f"v_topics t CROSS JOIN {table}"
+                    where += ["t.topic = ?", "t.record_id = b.cid"]
+                    params.append(topic)
                 rows += sql.rows(
                     f"SELECT {row}.*, r.data, r.version AS current_version FROM {table} "
-                    f"{joins} JOIN v_records r ON r.id = b.cid WHERE "
+                    "JOIN v_records r ON r.id = b.cid WHERE "
                     + " AND ".join(where)
                     + " ORDER BY b.due_key, b.cid LIMIT ?",
-                    [*slice_params, *join_params, *params, limit + 1],
+                    [*slice_params, *params, limit + 1],
                 )
             rows.sort(key=lambda r: (r["due_key"], r["cid"]))
             more = len(rows) > limit
@@ -241,12 +246,6 @@ class Views:
             "f",
             list(source),
         )
-
-    @staticmethod
-    def _topic_join(topic: str | None) -> tuple[str, list[Any]]:
-        if topic is None:
-            return "", []
-        return "JOIN v_topics t ON t.record_id = b.cid AND t.topic = ?", [topic]
 
     def _board_filters(
         self,

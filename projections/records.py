@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import orjson
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
@@ -100,6 +101,11 @@ class SQLiteRecordsView(SQLiteView):
 
 class PostgresRecordsView(PostgresView):
     TABLES: ClassVar = _TABLES
+
+
+def dumps(value: Any) -> str:
+    """The JSON text of a view column (compact; readers parse it)."""
+    return orjson.dumps(value).decode()
 
 
 def recorded_key(moment: datetime) -> str:
@@ -202,7 +208,7 @@ class Unit:
             self.new_facts.setdefault(cid, []).append(fact)
             self.add(
                 "v_cfacts",
-                (cid, fact["position"], "status" if "status" in fact else "due", json.dumps(fact)),
+                (cid, fact["position"], "status" if "status" in fact else "due", dumps(fact)),
             )
             if self._append(cid, recorded, fact):
                 return
@@ -290,7 +296,7 @@ class Unit:
         place, row = last
         new = dict(row, world_from=on, rec_from=recorded, rec_to=FOREVER_RECORDED)
         new["last_reason"] = fact.get("reason")
-        new["last_sources"] = json.dumps(list(fact.get("sources", ())))
+        new["last_sources"] = dumps(list(fact.get("sources", ())))
         if "status" in fact:
             new["status"], new["status_since"] = fact["status"], on
         else:
@@ -330,7 +336,7 @@ class Unit:
                     row["party"],
                     row["subject"],
                     row["title"],
-                    json.dumps(row["data"], ensure_ascii=False),
+                    dumps(row["data"]),
                     row["status"],
                     row["status_on"],
                     row["version"],
@@ -345,7 +351,7 @@ class Unit:
             [
                 (
                     cid,
-                    json.dumps({k: v for k, v in self.states[cid].items() if k != "max_on"}),
+                    dumps({k: v for k, v in self.states[cid].items() if k != "max_on"}),
                     self.states[cid]["max_on"],
                 )
                 for cid in self.dirty_states
@@ -432,7 +438,7 @@ def _segment_row(cid: str, s: Segment, recorded: str) -> dict[str, Any]:
         "made_on": s.made_on,
         "retracted": 1 if s.retracted else 0,
         "last_reason": s.last_reason,
-        "last_sources": json.dumps(list(s.last_sources)),
+        "last_sources": dumps(list(s.last_sources)),
     }
 
 
@@ -577,7 +583,7 @@ def _status_row(
             precision,
             recorded,
             status,
-            json.dumps(detail, ensure_ascii=False),
+            dumps(detail),
         ),
     )
     if row["status_on"] is None or on >= row["status_on"]:
@@ -627,7 +633,7 @@ def on_evidence(p: RecordsProjection, unit: Unit, event: Any, position: int, rec
             event.stance,
             event.confidence,
             event.note,
-            json.dumps(list(event.sources)),
+            dumps(list(event.sources)),
             event.incident,
             event.action,
         ),

@@ -18,7 +18,7 @@ from eventsourcing.projection import Projection
 from ledger.app import EVENT_TYPES
 from ledger.clock import local_date
 from projections.db import PostgresView, Sql, SQLiteView
-from projections.records import REDACTED, recorded_key
+from projections.records import REDACTED, dumps, recorded_key
 
 _TABLES = [
     "CREATE TABLE IF NOT EXISTS t_records (record_id TEXT PRIMARY KEY, kind TEXT NOT NULL, "
@@ -181,7 +181,7 @@ class TimelineProjection(Projection[Any]):
                         record["kind"],
                         wire,
                         summary,
-                        json.dumps(list(data.get("sources") or [])),
+                        dumps(list(data.get("sources") or [])),
                     )
                 )
                 keys.extend((key, on, position) for key in record["keys"])
@@ -196,8 +196,8 @@ class TimelineProjection(Projection[Any]):
                         record["record_id"],
                         record["kind"],
                         record["recorded_at"],
-                        json.dumps(record["keys"]),
-                        json.dumps(record["parts"], ensure_ascii=False),
+                        dumps(record["keys"]),
+                        dumps(record["parts"]),
                         record["title"],
                         record["retracted_at"],
                     ],
