@@ -142,6 +142,15 @@ class Followers:
             timezone=self.settings.timezone,
             clock=clock or ledger.clock,
         )
+        if self._board_predates_slices():
+            log.info("the board has no month slices yet: the records view is built again")
+            self.rebuild("records")
+
+    def _board_predates_slices(self) -> bool:
+        """Whether the records view was built before the board had month slices."""
+        with self.views["records"].read() as sql:
+            rows = sql.one("SELECT 1 AS x FROM v_board LIMIT 1")
+            return rows is not None and not sql.one("SELECT 1 AS x FROM v_board_horizon LIMIT 1")
 
     def close(self) -> None:
         for view in self.views.values():

@@ -42,6 +42,7 @@ from tests.contract.views_support import (
     utc,
 )
 from tests.contract.views_support import followers_fixture as _followers  # noqa: F401
+from tests.contract.views_support import founded_fixture as _founded  # noqa: F401
 
 
 def _drain(followers: Followers, **kwargs: Any) -> int:
@@ -491,3 +492,22 @@ def test_a_topics_correction_in_the_batch_of_its_record_equals_stepwise(
         followers.rebuild(name)
     _drain(followers, limit=1)
     assert _incremental(followers) == at_once
+
+
+def test_a_board_built_before_month_slices_is_built_again(
+    ledger: Ledger, founded: Followers, clock: ManualClock
+) -> None:
+    q = founded.queries
+    before = every_page(lambda c: q.board(when=q.when(date(2017, 9, 23)), cursor=c))
+    assert before != [[]]
+    with founded.views["records"].write() as sql:
+        sql.run("DELETE FROM v_board_slices")
+        sql.run("DELETE FROM v_board_horizon")
+    reopened = Followers(ledger, clock=clock)
+    try:
+        assert reopened.position("records") == 0  # emptied, to be replayed
+        reopened.catch_up()
+        q = reopened.queries
+        assert every_page(lambda c: q.board(when=q.when(date(2017, 9, 23)), cursor=c)) == before
+    finally:
+        reopened.close()
