@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Editor, Fresh, ServicesDep, WhenDep, record_id
+from api.deps import Editor, Fresh, PagingDep, ServicesDep, WhenDep, record_id
 from api.examples import EXAMPLES
 from api.present import etag, parse_if_match, record_json
 from api.services import Services
@@ -21,6 +21,7 @@ from ledger.commands import OPS, Command
 from ledger.commands import Body as CommandBody
 from ledger.domain import PLURALS
 from ledger.errors import InvalidInput, NotFound
+from projections.queries import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/v1")
 
@@ -180,11 +181,19 @@ def _read_routes(kind: str) -> None:
     async def history(
         services: ServicesDep,
         id: Annotated[str, Path(description="a UUID or a slug", max_length=200)],
+        paging: PagingDep,
         _fresh: None = Fresh,
     ) -> dict[str, Any]:
         target = record_id(kind, id)
         events = await run_in_threadpool(services.ledger.history, kind, target)
-        return {"items": await run_in_threadpool(services.ledger.masked, events), "next": None}
+        after = decode_cursor(paging.cursor, int) if paging.cursor else 0
+        rest = [e for e in events if e["version"] > after]
+        page = rest[: paging.limit]
+        more = len(rest) > paging.limit
+        return {
+            "items": await run_in_threadpool(services.ledger.masked, page),
+            "next": encode_cursor(page[-1]["version"]) if more else None,
+        }
 
     router.add_api_route(
         f"/{plural}/{{id}}",

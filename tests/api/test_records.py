@@ -484,3 +484,36 @@ async def test_history_lists_every_event_of_a_record_oldest_first(
     assert [e["version"] for e in history["items"]] == [1, 2]
     assert history["items"][1]["data"]["status"] == "broken"
     assert all(e["record"] == {"kind": "commitment", "id": cid} for e in history["items"])
+
+
+async def test_history_pages_oldest_first_with_cursors(
+    client: httpx.AsyncClient, keys: Keys, newsroom: Newsroom
+) -> None:
+    cid = newsroom.ids["commitment"]
+    for status in ("in_progress", "stalled", "in_progress", "stalled"):
+        response = await client.post(
+            f"/v1/commitments/{cid}/status",
+            json={
+                "status": status,
+                "occurred_at": "2017-09-20",
+                "reason": f"now {status}",
+                "sources": [newsroom.ids["source"]],
+            },
+            headers=bearer(keys.editor),
+        )
+        assert response.status_code in (200, 201), response.text
+    whole = (await client.get(f"/v1/commitments/{cid}/history", params={"limit": 500})).json()
+    assert whole["next"] is None
+    assert [e["version"] for e in whole["items"]] == [1, 2, 3, 4, 5]
+    seen, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(f"/v1/commitments/{cid}/history", params=params)).json()
+        assert len(page["items"]) <= 2
+        seen += page["items"]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == whole["items"]
+    forged = await client.get(f"/v1/commitments/{cid}/history", params={"cursor": "nope"})
+    assert "cursor" in error_fields(assert_problem(forged, 422, "invalid-input"))
