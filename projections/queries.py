@@ -300,9 +300,10 @@ class Views:
         ids = [r["cid"] for r in rows]
         topics = self._topics(sql, ids)
         versions = self._versions(sql, ids, when) if when.known else {}
+        earlier = self._known_values(sql, ids, when)
         items = []
         for r in rows:
-            data = json.loads(r["data"])
+            data = {**json.loads(r["data"]), **earlier.get(r["cid"], {})}
             due = (
                 {
                     "on": r["due_on"],
@@ -341,6 +342,21 @@ class Views:
                 }
             )
         return items
+
+    @staticmethod
+    def _known_values(sql: Sql, ids: list[str], when: When) -> dict[str, dict[str, Any]]:
+        """Fields as the ledger showed them at `when.known`: for each field corrected later,
+        the value its first later correction replaced."""
+        if when.known is None or not ids:
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        for row in sql.rows(
+            "SELECT record_id, field, old FROM v_corrections WHERE record_id IN "
+            f"({','.join('?' * len(ids))}) AND recorded_at > ? ORDER BY position",
+            [*ids, when.known],
+        ):
+            out.setdefault(row["record_id"], {}).setdefault(row["field"], json.loads(row["old"]))
+        return out
 
     @staticmethod
     def _topics(sql: Sql, ids: list[str]) -> dict[str, list[str]]:
@@ -438,7 +454,11 @@ class Views:
                 last = row
             topics = self._topics(sql, [i["id"] for i in items])
             versions = self._versions(sql, [i["id"] for i in items], when) if when.known else {}
-        page = [self._record_item(row, when, topics, versions) for row in items]
+            earlier = self._known_values(sql, [i["id"] for i in items], when)
+        page = [
+            self._record_item(row, when, topics, versions, earlier.get(row["id"], {}))
+            for row in items
+        ]
         return Page(page, encode_cursor([last["made_on"], last["id"]]) if more and last else None)
 
     def _scan(
@@ -460,9 +480,14 @@ class Views:
 
     @staticmethod
     def _record_item(
-        row: dict[str, Any], when: When, topics: dict[str, list[str]], versions: dict[str, int]
+        row: dict[str, Any],
+        when: When,
+        topics: dict[str, list[str]],
+        versions: dict[str, int],
+        earlier: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         data = json.loads(row["data"]) if isinstance(row["data"], str) else row["data"]
+        data = {**data, **(earlier or {})}
         item = {
             "id": row["id"],
             "kind": row["kind"],

@@ -78,6 +78,10 @@ _TABLES = [
     "CREATE TABLE IF NOT EXISTS v_notices (record_id TEXT NOT NULL, kind TEXT NOT NULL, "
     "on_date TEXT NOT NULL, position BIGINT NOT NULL, recorded_at TEXT NOT NULL, "
     "PRIMARY KEY (record_id, kind, on_date))",
+    # What each correction replaced: a read "as known at" a time before it shows the old value.
+    "CREATE TABLE IF NOT EXISTS v_corrections (record_id TEXT NOT NULL, position BIGINT NOT "
+    "NULL, recorded_at TEXT NOT NULL, field TEXT NOT NULL, old TEXT NOT NULL, "
+    "PRIMARY KEY (record_id, position))",
     *slices.TABLES,
 ]
 #: Every table of this follower, for rebuilds and comparisons.
@@ -91,6 +95,7 @@ RECORD_TABLES = (
     "v_cfacts",
     "v_evidence",
     "v_notices",
+    "v_corrections",
     *slices.SLICE_TABLES,
 )
 
@@ -388,6 +393,7 @@ class Unit:
             "v_evidence": "INSERT INTO v_evidence VALUES (?,?,?,?,?,?,?,?,?)",
             "v_cfacts": "INSERT INTO v_cfacts VALUES (?,?,?,?)",
             "v_notices": "INSERT INTO v_notices VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+            "v_corrections": "INSERT INTO v_corrections VALUES (?,?,?,?,?)",
         }
         for table, statement in statements.items():
             sql.many(statement, self.inserts.get(table, []))
@@ -676,6 +682,7 @@ def on_corrected(
     data = row["data"]
     if field not in data["redacted"]:
         data[field] = value
+        unit.add("v_corrections", (row["id"], position, recorded, field, dumps(event.old)))
     if field in _WORLD:
         row["made_on"] = _day(value)
     if field == "precision":
@@ -721,6 +728,14 @@ def on_redacted(p: RecordsProjection, unit: Unit, event: Any, position: int, rec
     for field in event.fields:
         row["data"][field] = REDACTED
         row["data"]["redacted"][field] = event.reason
+        # Nor does any earlier value of the field stay in the view.
+        unit.sql.run(
+            "DELETE FROM v_corrections WHERE record_id = ? AND field = ?", [row["id"], field]
+        )
+        pending = unit.inserts.get("v_corrections", [])
+        unit.inserts["v_corrections"] = [
+            r for r in pending if not (r[0] == row["id"] and r[3] == field)
+        ]
     row["title"] = _title(row["data"])
     _bump(unit, row, event, recorded)
 

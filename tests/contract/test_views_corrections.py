@@ -404,3 +404,48 @@ def test_corrections_change_the_views_from_when_they_were_recorded(
         "corrected made_by: wrong speaker",
         "corrected summary: summary rewritten",
     ]
+
+
+def test_a_corrected_text_shows_as_it_was_known_then(
+    ledger: Ledger, clock: ManualClock, founded: Followers
+) -> None:
+    q = founded.queries
+    (original,) = q.board(when=q.when(AT), ids=[sid(WARREN)]).items
+    (claim_then,) = q.records("claim", when=q.when(AT), ids=[sid(CLAIM_NO_ENFORCEMENT)]).items
+    clock.set(utc(2017, 9, 24, 9))
+    run(
+        ledger,
+        "commitment.correction",
+        WARREN,
+        field="text",
+        value="Recommendations to the mayor on immigration policing, in writing.",
+        reason="the quote was shortened",
+        sources=[ARTICLE],
+    )
+    run(
+        ledger,
+        "claim.correction",
+        CLAIM_NO_ENFORCEMENT,
+        field="summary",
+        value="The metro government says it does not enforce federal immigration law.",
+        reason="summary rewritten",
+    )
+    founded.catch_up()
+    before, after = utc(2017, 9, 24, 8), utc(2017, 9, 24, 10)
+    (now,) = q.board(when=q.when(AT), ids=[sid(WARREN)]).items
+    assert now["text"].endswith("in writing.")
+    (then,) = q.board(when=q.when(AT, before), ids=[sid(WARREN)]).items
+    assert then["text"] == original["text"] != now["text"]
+    (later,) = q.board(when=q.when(AT, after), ids=[sid(WARREN)]).items
+    assert later["text"] == now["text"]
+    (claim,) = q.records("claim", when=q.when(AT, before), ids=[sid(CLAIM_NO_ENFORCEMENT)]).items
+    assert claim["summary"] == claim_then["summary"]
+    # A redaction takes the earlier value out of the view too.
+    run(ledger, "commitment.redaction", WARREN, fields=["text"], reason="legal")
+    founded.catch_up()
+    with founded.views["records"].read() as sql:
+        assert not sql.rows(
+            "SELECT * FROM v_corrections WHERE record_id = ? AND field = 'text'", [sid(WARREN)]
+        )
+    (withheld,) = q.board(when=q.when(AT, before), ids=[sid(WARREN)]).items
+    assert withheld["text"] == REDACTED
