@@ -68,6 +68,7 @@ TABLES = [
 SLICE_TABLES = ("v_board_slices", "v_board_horizon")
 
 _COLUMNS = ", ".join(SLICE_COLUMNS)
+_INSERT_SELECT = f"INSERT INTO v_board_slices (axis, bucket, {_COLUMNS}) SELECT"
 _INSERT = (
     f"INSERT INTO v_board_slices (axis, bucket, {_COLUMNS}) "
     f"VALUES (?,?,{','.join('?' * len(SLICE_COLUMNS))}) ON CONFLICT DO NOTHING"
@@ -118,6 +119,13 @@ class Horizons:
             if self.now[axis] is None or month > str(self.now[axis]):
                 self.now[axis] = month
 
+    def new_months(self, axis: str) -> list[str]:
+        """The months an axis's horizon has reached in this batch."""
+        before, now = self.before[axis], self.now[axis]
+        if before is None or now is None:
+            return []
+        return [month for month in months(before, now) if month != before]
+
     def slices(self, row: dict[str, Any], timezone: str) -> Iterator[tuple[str, str]]:
         """The (axis, month) slices of a board row, given the horizons."""
         horizon_w, horizon_r = self.now["w"], self.now["r"]
@@ -145,30 +153,20 @@ def write(
         "DELETE FROM v_board_slices WHERE cid = ? AND world_from = ? AND rec_from = ?",
         list(touched),
     )
-    before_w, now_w = horizons.before["w"], horizons.now["w"]
-    if before_w is not None and now_w is not None and now_w > before_w:
-        for month in months(before_w, now_w):
-            if month == before_w:
-                continue
-            # Every current row alive at some moment of the new month.
-            sql.run(
-                f"INSERT INTO v_board_slices (axis, bucket, {_COLUMNS}) "
-                f"SELECT 'w', ?, {_COLUMNS} FROM v_board WHERE rec_to = ? AND world_to > ? "
-                "AND world_from <= ? ON CONFLICT DO NOTHING",
-                [month, FOREVER_RECORDED, f"{month}-01", _month_end(month)],
-            )
-    before_r, now_r = horizons.before["r"], horizons.now["r"]
-    if before_r is not None and now_r is not None and now_r > before_r:
-        for month in months(before_r, now_r):
-            if month == before_r:
-                continue
-            # What still runs on at the old horizon runs on into each new month.
-            sql.run(
-                f"INSERT INTO v_board_slices (axis, bucket, {_COLUMNS}) "
-                f"SELECT 'r', ?, {_COLUMNS} FROM v_board_slices WHERE axis = 'r' "
-                "AND bucket = ? AND rec_to = ? ON CONFLICT DO NOTHING",
-                [month, before_r, FOREVER_RECORDED],
-            )
+    # Every current row alive at some moment of a new world month.
+    for month in horizons.new_months("w"):
+        sql.run(
+            f"{_INSERT_SELECT} 'w', ?, {_COLUMNS} FROM v_board WHERE rec_to = ? "
+            "AND world_to > ? AND world_from <= ? ON CONFLICT DO NOTHING",
+            [month, FOREVER_RECORDED, f"{month}-01", _month_end(month)],
+        )
+    # What still runs on at the old recording horizon runs on into each new month.
+    for month in horizons.new_months("r"):
+        sql.run(
+            f"{_INSERT_SELECT} 'r', ?, {_COLUMNS} FROM v_board_slices WHERE axis = 'r' "
+            "AND bucket = ? AND rec_to = ? ON CONFLICT DO NOTHING",
+            [month, horizons.before["r"], FOREVER_RECORDED],
+        )
     sql.many(
         _INSERT,
         [
