@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from api.observability import APPENDED, WEBHOOK_ATTEMPTS
 from api.settings import ApiSettings
@@ -46,23 +47,29 @@ class Services:
         return cls(ledger=ledger, admin=admin, followers=followers, api=api or ApiSettings())
 
     def start_followers(self, *, poll: float = 0.2, send_every: float = 1.0) -> None:
-        """Run the followers, the deadline watcher and the webhook sender in this process."""
+        """Run the followers, the deadline watcher and the webhook sender in this process.
+        The sender posts as soon as this process's outbox follower queues deliveries, and
+        looks for others (retries, deliveries queued elsewhere) every `send_every` seconds."""
         watcher = DeadlineWatcher(self.ledger, self.views, self.ledger.clock)
+        settings = self.ledger.settings
         self.sender = Sender(
             self.followers.views["outbox"],
             self.admin,
             self.ledger.clock,
-            allow_private=self.ledger.settings.webhook_allow_private,
+            allow_private=settings.webhook_allow_private,
+            lease=timedelta(seconds=settings.webhook_lease),
         )
         self.sender.on_attempt = lambda result: WEBHOOK_ATTEMPTS.labels(
             "delivered" if _delivered(result) else "failed"
         ).inc()
+        self.followers.projections["outbox"].listeners.append(self.sender.wake.set)
         self.runner = Runner(
             self.followers,
             poll=poll,
-            jobs=[(self.api.watch_every, watcher.run_once), (send_every, self.sender.run_once)],
+            jobs=[(self.api.watch_every, watcher.run_once)],
             clock=self.ledger.clock,
         ).start()
+        self.sender.start(idle=send_every)
 
     def close(self) -> None:
         if self.runner is not None:

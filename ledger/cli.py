@@ -308,6 +308,7 @@ def worker(
     them at a time, and another takes over when it dies."""
     import signal
     import threading
+    from datetime import timedelta
 
     from projections.runner import Followers, Runner
     from projections.watcher import DeadlineWatcher
@@ -327,14 +328,12 @@ def worker(
             admin,
             ledger.clock,
             allow_private=ledger.settings.webhook_allow_private,
+            lease=timedelta(seconds=ledger.settings.webhook_lease),
         )
-        runner = Runner(
-            followers,
-            poll=poll,
-            batch=batch,
-            jobs=[(watch_every, watcher.run_once), (1.0, sender.run_once)],
-        )
+        followers.projections["outbox"].listeners.append(sender.wake.set)
+        runner = Runner(followers, poll=poll, batch=batch, jobs=[(watch_every, watcher.run_once)])
         runner.start()
+        sender.start(idle=1.0)
         err.print(f"worker following {ledger.settings.database_url}")
         try:
             while not stop.wait(1.0):

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
         default=False,
         description="let webhooks reach private and loopback addresses (local development)",
     )
+    webhook_lease: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds a claimed webhook delivery stays reserved for its sender; after "
+        "a sender dies, another retries its deliveries once this runs out",
+    )
     checkpoint_every: float = Field(
         default=5.0, description="least seconds between checkpoints while the log grows"
     )

@@ -10,6 +10,7 @@ SQL here is written once, with `?` placeholders, in the subset both databases sh
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,18 +105,32 @@ class _ViewTables:
             self.track(sql, tracking)  # type: ignore[attr-defined]
 
 
+#: One writer at a time per SQLite file in this process. The views of a store share a file
+#: but not a connection pool; a transaction that reads and then writes fails at once (it
+#: does not wait) if another connection committed in between, so writers in one process
+#: (the followers, the webhook sender, admin requests such as a redelivery) queue here.
+_SQLITE_WRITERS: dict[str, threading.RLock] = {}
+_SQLITE_WRITERS_LOCK = threading.Lock()
+
+
+def _sqlite_writer(path: str) -> threading.RLock:
+    with _SQLITE_WRITERS_LOCK:
+        return _SQLITE_WRITERS.setdefault(path, threading.RLock())
+
+
 class SQLiteView(_ViewTables, SQLiteTrackingRecorder):
     dialect = "sqlite"
 
     def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        self._writer = _sqlite_writer(str(Path(datastore.pool.db_name).resolve()))
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *self.ddl()]
 
     @contextmanager
     def write(self) -> Iterator[Sql]:
-        with self.datastore.get_connection(commit=True) as conn:
+        with self._writer, self.datastore.get_connection(commit=True) as conn:
             # Rows and tracking commit together, so a view that loses its last transactions
             # to a power cut re-reads them from the log: the views need not wait for fsync.
             cursor = conn.cursor()

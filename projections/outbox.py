@@ -11,8 +11,9 @@ import email.utils
 import json
 import logging
 import random
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -37,6 +38,7 @@ log = logging.getLogger("ledger.webhooks")
 #: Seconds before each retry: 5 s, 5 min, 30 min, 2 h, 5 h, then 10 h; over three days.
 SCHEDULE = (5, 300, 1800, 7200, 18000, *([36000] * 7))
 GIVE_UP_AFTER = timedelta(days=5)
+#: How long a claimed delivery stays reserved for its sender (`LEDGER_WEBHOOK_LEASE`).
 LEASE = timedelta(seconds=60)
 SLOW_DOWN = {429, 502, 503, 504}
 _DELIVERY_NS = UUID("3d1f0c8e-6b2a-5c4d-9e8f-7a6b5c4d3e2f")
@@ -97,6 +99,23 @@ def body_of(ledger: Ledger, public: dict[str, Any], payload: bytes, base_url: st
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
+class Subscriptions:
+    """Every subscription (deleted ones too) by id, read again only when the admin log has
+    grown: one query instead of one per subscription."""
+
+    def __init__(self, admin: Admin) -> None:
+        self.admin = admin
+        self._head: int | None = -1
+        self._by_id: dict[str, WebhookSubscription] = {}
+
+    def __call__(self) -> dict[str, WebhookSubscription]:
+        head = self.admin.recorder.max_notification_id()
+        if head != self._head:
+            found = self.admin.subscriptions(include_deleted=True)
+            self._by_id, self._head = {str(s.id): s for s in found}, head
+        return self._by_id
+
+
 class OutboxProjection(Projection[Any]):
     name = "outbox"
 
@@ -104,7 +123,10 @@ class OutboxProjection(Projection[Any]):
         super().__init__(view)
         self.ledger = ledger
         self.admin = admin
+        self.subscriptions = Subscriptions(admin)
         self.base_url = base_url
+        #: Called after each batch that queued deliveries (a sender in this process wakes).
+        self.listeners: list[Callable[[], None]] = []
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
@@ -116,7 +138,7 @@ class OutboxProjection(Projection[Any]):
     def process_batch(
         self, events: Sequence[tuple[Any, ...]], tracking: Tracking, *, after: int | None
     ) -> None:
-        subscriptions = [s for s in self.admin.subscriptions() if s.enabled]
+        subscriptions = [s for s in self.subscriptions().values() if _live(s)]
         publics = self.ledger.masked(
             [describe(e, p) for e, p, *_ in events if type(e) in EVENT_TYPES]
         )
@@ -128,12 +150,16 @@ class OutboxProjection(Projection[Any]):
             for public in publics:
                 subject = public["record"]["id"]
                 info = self._record(sql, records, subject, public)
+                body: str | None = None  # the same for every subscription
                 for sub in subscriptions:
                     if public["position"] <= sub.from_position:
                         continue
                     if not sub.matches(public["type"], set(info["actors"]), set(info["topics"])):
                         continue
                     sid = str(sub.id)
+                    if body is None:
+                        payload = payloads[public["position"]]
+                        body = body_of(self.ledger, public, payload, self.base_url)
                     rows.append(
                         (
                             delivery_id(sid, public["position"]),
@@ -141,9 +167,7 @@ class OutboxProjection(Projection[Any]):
                             public["position"],
                             public["type"],
                             webhook_id(sid, public["position"]),
-                            body_of(
-                                self.ledger, public, payloads[public["position"]], self.base_url
-                            ),
+                            body,
                             "pending",
                             0,
                             now,
@@ -165,6 +189,9 @@ class OutboxProjection(Projection[Any]):
                 "ON CONFLICT (id) DO NOTHING",
                 rows,
             )
+        if rows:
+            for listener in self.listeners:
+                listener()
 
     @staticmethod
     def _record(
@@ -206,7 +233,8 @@ class OutboxProjection(Projection[Any]):
 
 class Sender:
     """Posts due deliveries; several senders may run (on PostgreSQL they skip each other's
-    claimed rows)."""
+    claimed rows). `run_once` delivers one batch; `start` keeps delivering in a thread of its
+    own, at once when woken (`wake`) and at least every `idle` seconds otherwise."""
 
     def __init__(
         self,
@@ -217,6 +245,7 @@ class Sender:
         allow_private: bool = False,
         timeout: float = 15.0,
         concurrency: int = 8,
+        lease: timedelta = LEASE,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.view = view
@@ -225,6 +254,7 @@ class Sender:
         self.allow_private = allow_private
         self.timeout = timeout
         self.concurrency = concurrency
+        self.lease = lease
         #: Called with each attempt's result (the server counts them in its metrics).
         self.on_attempt: Any = lambda result: None
         self.client = httpx.Client(
@@ -232,47 +262,98 @@ class Sender:
             follow_redirects=False,
             transport=transport,
             headers={"user-agent": "accountability-ledger-webhooks/1"},
+            limits=httpx.Limits(max_keepalive_connections=max(20, concurrency)),
         )
+        self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="webhook-post")
+        self.wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.subscriptions = Subscriptions(admin)
 
     def close(self) -> None:
+        self.stop()
+        # Posts not yet begun are dropped: their deliveries stay leased, and are sent again
+        # once the lease runs out.
+        self.pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
+
+    def start(self, *, idle: float = 1.0, limit: int = 200) -> Sender:
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=self._run, args=(idle, limit), name="webhook-sender", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self, idle: float, limit: int) -> None:
+        while not self._stopping.is_set():
+            self.wake.clear()
+            try:
+                sent = self.run_once(limit)
+            except Exception:  # keep sending; the next round tries again
+                if not self._stopping.is_set():
+                    log.exception("webhook sender error")
+                sent = 0
+            if sent < limit:
+                self.wake.wait(idle)
 
     def claim(self, limit: int) -> list[dict[str, Any]]:
         now = self.clock.now()
         with self.view.write() as sql:
+            # One statement that writes first: on SQLite it waits for the write lock instead
+            # of failing when another connection commits between a read and the write; on
+            # PostgreSQL, rows another sender is claiming are skipped, not waited for.
             lock = " FOR UPDATE SKIP LOCKED" if sql.dialect == "postgres" else ""
             rows: list[dict[str, Any]] = sql.rows(
-                "SELECT * FROM w_deliveries WHERE status = 'pending' AND next_attempt_at <= ? "
-                f"ORDER BY next_attempt_at, position LIMIT ?{lock}",
-                [recorded_key(now), limit],
+                "UPDATE w_deliveries SET next_attempt_at = ? WHERE id IN (SELECT id FROM "
+                "w_deliveries WHERE status = 'pending' AND next_attempt_at <= ? "
+                f"ORDER BY next_attempt_at, position LIMIT ?{lock}) RETURNING *",
+                [recorded_key(now + self.lease), recorded_key(now), limit],
             )
-            sql.many(
-                "UPDATE w_deliveries SET next_attempt_at = ? WHERE id = ?",
-                [(recorded_key(now + LEASE), r["id"]) for r in rows],
-            )
-        return rows
+        return sorted(rows, key=lambda r: int(r["position"]))
 
     def run_once(self, limit: int = 200) -> int:
         """Deliver what is due; returns the number of attempts made."""
         rows = self.claim(limit)
         if not rows:
             return 0
-        subs = {str(s.id): s for s in self.admin.subscriptions(include_deleted=True)}
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            results = list(
-                pool.map(lambda r: self._attempt(r, subs.get(r["subscription_id"])), rows)
-            )
+        subs = self.subscriptions()
+        # Each host is looked up once per batch, and its posts go to the address found then.
+        live = {sid: sub for sid, sub in subs.items() if _live(sub)}
+        urls = list({live[r["subscription_id"]].url for r in rows if r["subscription_id"] in live})
+        targets = dict(zip(urls, self.pool.map(self._resolve, urls), strict=True))
+        results = list(
+            self.pool.map(lambda r: self._attempt(r, subs.get(r["subscription_id"]), targets), rows)
+        )
+        self._record(rows, [result for result, _ in results])
+        disabled: set[str] = set()
         for row, (result, disable) in zip(rows, results, strict=True):
-            self._record(row, result)
             self.on_attempt(result)
-            if disable:
+            if disable and row["subscription_id"] not in disabled:
+                disabled.add(row["subscription_id"])
                 self.admin.disable_subscription(
                     UUID(row["subscription_id"]), reason=disable, recorded_by="system:webhooks"
                 )
         return len(rows)
 
+    def _resolve(self, url: str) -> tuple[str, int, str] | UnsafeAddress:
+        try:
+            return resolve_safely(url, allow_private=self.allow_private)
+        except UnsafeAddress as e:
+            return e
+
     def _attempt(
-        self, row: dict[str, Any], sub: WebhookSubscription | None
+        self,
+        row: dict[str, Any],
+        sub: WebhookSubscription | None,
+        targets: dict[str, tuple[str, int, str] | UnsafeAddress],
     ) -> tuple[dict[str, Any], str | None]:
         now = self.clock.now()
         attempt = int(row["attempts"]) + 1
@@ -284,13 +365,16 @@ class Sender:
             "response": None,
             "error": None,
         }
-        if sub is None or sub.deleted or not sub.enabled:
+        if sub is None or not _live(sub):
             result["cancel"] = True
             result["error"] = "the subscription is disabled or deleted"
             return result, None
         started = time.perf_counter()
         try:
-            address, port, host = resolve_safely(sub.url, allow_private=self.allow_private)
+            target = targets[sub.url]
+            if isinstance(target, UnsafeAddress):
+                raise target
+            address, port, host = target
             response = self._post(sub, row, address, port, host, now)
             result["status_code"] = response.status_code
             result["response"] = response.text[:500]
@@ -339,28 +423,29 @@ class Sender:
             target, content=body.encode(), headers=headers, extensions=extensions
         )
 
-    def _record(self, row: dict[str, Any], result: dict[str, Any]) -> None:
-        now: datetime = result["at"]
-        at = recorded_key(now)
-        first = row["first_attempt_at"] or at
-        if result.get("cancel"):
-            status, following = "cancelled", None
-        elif _ok(result):
-            status, following = "delivered", None
-        elif result["status_code"] == 410 or result["attempt"] > len(SCHEDULE):
-            status, following = "failed", None
-        else:
-            delay = SCHEDULE[result["attempt"] - 1] * random.uniform(0.9, 1.1)
-            if result["status_code"] in SLOW_DOWN:
-                delay *= 2
-            moment = now + timedelta(seconds=delay)
-            if result.get("retry_after") and result["retry_after"] > moment:
-                moment = result["retry_after"]
-            status, following = "pending", recorded_key(moment)
-        with self.view.write() as sql:
-            sql.run(
-                "INSERT INTO w_attempts VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                [
+    def _record(self, rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> None:
+        """Each attempt, and each delivery's new state, in one transaction for the batch."""
+        attempts, deliveries = [], []
+        for row, result in zip(rows, results, strict=True):
+            now: datetime = result["at"]
+            at = recorded_key(now)
+            first = row["first_attempt_at"] or at
+            if result.get("cancel"):
+                status, following = "cancelled", None
+            elif _ok(result):
+                status, following = "delivered", None
+            elif result["status_code"] == 410 or result["attempt"] > len(SCHEDULE):
+                status, following = "failed", None
+            else:
+                delay = SCHEDULE[result["attempt"] - 1] * random.uniform(0.9, 1.1)
+                if result["status_code"] in SLOW_DOWN:
+                    delay *= 2
+                moment = now + timedelta(seconds=delay)
+                if result.get("retry_after") and result["retry_after"] > moment:
+                    moment = result["retry_after"]
+                status, following = "pending", recorded_key(moment)
+            attempts.append(
+                (
                     row["id"],
                     result["attempt"],
                     at,
@@ -369,13 +454,10 @@ class Sender:
                     result["response"],
                     result["error"],
                     following,
-                ],
+                )
             )
-            sql.run(
-                "UPDATE w_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
-                "first_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ? "
-                "WHERE id = ?",
-                [
+            deliveries.append(
+                (
                     status,
                     result["attempt"],
                     following,
@@ -384,8 +466,22 @@ class Sender:
                     result["error"],
                     at if status == "delivered" else None,
                     row["id"],
-                ],
+                )
             )
+        with self.view.write() as sql:
+            sql.many(
+                "INSERT INTO w_attempts VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING", attempts
+            )
+            sql.many(
+                "UPDATE w_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, "
+                "first_attempt_at = ?, last_status = ?, last_error = ?, delivered_at = ? "
+                "WHERE id = ?",
+                deliveries,
+            )
+
+
+def _live(sub: WebhookSubscription) -> bool:
+    return bool(sub.enabled and not sub.deleted)
 
 
 def _ok(result: dict[str, Any]) -> bool:
