@@ -10,13 +10,14 @@ import time
 import traceback
 from typing import Any
 
-from bench import api_bench, import_log, integrity_bench, report, views_bench
+from bench import api_bench, import_log, integrity_bench, report, views_bench, webhooks_bench
 
 BENCHMARKS = {
     "import": import_log.main,
     "views": views_bench.main,
     "integrity": integrity_bench.main,
     "api": api_bench.main,
+    "webhooks": webhooks_bench.main,
 }
 
 
