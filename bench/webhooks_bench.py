@@ -51,9 +51,10 @@ LAG_SECONDS = 60.0
 CONCURRENCY = 8
 
 #: A receiver that answers every POST with 200 at once and remembers, per webhook-id, when
-#: it first arrived; GET /stats, /arrivals and /sample report, POST /reset forgets.
+#: it first arrived; GET /stats, /arrivals and /sample report, POST /reset forgets. It exits
+#: when its standard input closes (when the benchmark ends, however it ends).
 RECEIVER = r"""
-import asyncio, json, time
+import asyncio, json, os, sys, threading, time
 
 state = {"count": 0, "first": {}, "sample": []}
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
@@ -114,6 +115,7 @@ async def main():
     await server.serve_forever()
 
 
+threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
 asyncio.run(main())
 """
 
@@ -145,7 +147,10 @@ class Receiver:
 @contextmanager
 def receiving() -> Iterator[Receiver]:
     process = subprocess.Popen(
-        [sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        [sys.executable, "-c", RECEIVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     try:
         assert process.stdout is not None

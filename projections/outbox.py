@@ -51,7 +51,11 @@ _TABLES = [
     "body TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL, "
     "next_attempt_at TEXT, first_attempt_at TEXT, last_status INTEGER, last_error TEXT, "
     "created_at TEXT NOT NULL, delivered_at TEXT)",
-    "CREATE INDEX IF NOT EXISTS w_deliveries_due ON w_deliveries (status, next_attempt_at)",
+    # In the order deliveries are claimed, so a claim reads its batch and no more however
+    # many are due (it replaces w_deliveries_due, which left a sort of every due row).
+    "DROP INDEX IF EXISTS w_deliveries_due",
+    "CREATE INDEX IF NOT EXISTS w_deliveries_queue ON w_deliveries "
+    "(status, next_attempt_at, position)",
     "CREATE INDEX IF NOT EXISTS w_deliveries_sub ON w_deliveries (subscription_id, position)",
     "CREATE TABLE IF NOT EXISTS w_attempts (delivery_id TEXT NOT NULL, attempt INTEGER NOT "
     "NULL, at TEXT NOT NULL, status_code INTEGER, latency_ms DOUBLE PRECISION, "
