@@ -10,7 +10,15 @@ import time
 import traceback
 from typing import Any
 
-from bench import api_bench, import_log, integrity_bench, report, views_bench, webhooks_bench
+from bench import (
+    api_bench,
+    import_log,
+    integrity_bench,
+    pages_bench,
+    report,
+    views_bench,
+    webhooks_bench,
+)
 
 BENCHMARKS = {
     "import": import_log.main,
@@ -18,6 +26,7 @@ BENCHMARKS = {
     "integrity": integrity_bench.main,
     "api": api_bench.main,
     "webhooks": webhooks_bench.main,
+    "pages": pages_bench.main,
 }
 
 
