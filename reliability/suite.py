@@ -50,10 +50,10 @@ SIZES: dict[str, dict[str, int]] = {
         "crash_commitments": 40,
         "settle_seconds": 60,
         "outage_events": 20,
-        "fuzz_every": 3,
-        "fuzz_requests": 300,
-        "import_files": 12,
-        "tampers": 12,
+        "fuzz_every": 4,
+        "fuzz_requests": 250,
+        "import_files": 10,
+        "tampers": 9,
     },
     "full": {
         "writers": 8,
@@ -158,8 +158,8 @@ def crash_row(size: dict[str, int], seed: int) -> Row:
         f"killed {kills_text(c['kills'])}; {c['events']:,} events; "
         f"{c['http_writes_acknowledged']:,} HTTP writes acknowledged after "
         f"{c['http_retries']:,} retries ({c['http_server_errors']} 5xx); "
-        f"{c['import_reruns']} import re-runs; {c['sent_after_lease']:,} sent after a killed "
-        "sender's lease ran out"
+        f"{c['import_reruns']} import re-runs; {c['sent_after_lease']:,} left to a last sweep "
+        "past the senders' lease"
         + (f"; failures: {c['http_failures']}" if c["http_failures"] else "")
         + (f"; unfinished imports: {c['unfinished_imports']}" if c["unfinished_imports"] else "")
         + ("" if c["verify"] else f"; verify said: {c['verify_says']}"),
