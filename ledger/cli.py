@@ -89,8 +89,13 @@ def read_commands(path: Path) -> tuple[list[tuple[int, Command]], dict[int, str]
     bad line's reason by line number."""
     commands: list[tuple[int, Command]] = []
     problems: dict[int, str] = {}
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                problems[number] = f"not UTF-8 text (byte {e.start + 1} of the line)"
+                continue
             if not line.strip():
                 continue
             try:

@@ -55,7 +55,8 @@ def not_a_server_error_but_waiting(ctx: Any, response: Any, case: Any) -> bool |
     reached in time (API.md: "waits (bounded) ... else 503 with Retry-After")."""
     if (
         response.status_code == 503
-        and "Retry-After" in response.headers
+        # Header names may come lower-cased.
+        and "retry-after" in {name.lower() for name in response.headers}
         and response.json()["type"].endswith("/views-behind")
     ):
         return None
@@ -114,7 +115,7 @@ def fuzz(
         # A position beyond the head makes every read wait and answer 503 (as it should:
         # tested apart); fuzz what lies behind the wait instead.
         wanted = (case.query or {}).get("min_position")
-        if isinstance(wanted, int) and wanted > head:
+        if isinstance(wanted, int | float) and not isinstance(wanted, bool) and wanted > head:
             case.query["min_position"] = head
         # Half the generated ids name a record of the founding case, so that reads and
         # changes of real records get fuzzed too, not only their 404s.

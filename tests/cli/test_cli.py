@@ -98,6 +98,15 @@ def test_a_bad_line_is_named_and_nothing_is_applied(store_url: str, tmp_path: Pa
     assert "line 4: op: unknown op 'x'" in result.stderr
     assert ledger(store_url, "export").stdout == ""
 
+    garbled = tmp_path / "garbled.jsonl"
+    lines = [json.dumps(o).encode() for o in GOOD[:2]]
+    garbled.write_bytes(b"\n".join([*lines, b'{"op": "source.create\xff"}', lines[0]]) + b"\n")
+    result = ledger(store_url, "import", str(garbled))
+    assert result.returncode == 1, result.stderr
+    assert "line 3: not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert ledger(store_url, "export").stdout == ""
+
 
 def test_export_and_restore_through_the_cli_between_sqlite_and_postgres(
     sqlite_url: str, pg_url: str, tmp_path: Path
