@@ -45,6 +45,8 @@ _TABLES = [
     "CREATE INDEX IF NOT EXISTS v_records_subject ON v_records (subject, kind)",
     "CREATE TABLE IF NOT EXISTS v_versions (record_id TEXT NOT NULL, version BIGINT NOT NULL, "
     "recorded_at TEXT NOT NULL, PRIMARY KEY (record_id, version))",
+    # "Which version had the ledger shown by then" reads this index alone.
+    "CREATE INDEX IF NOT EXISTS v_versions_known ON v_versions (record_id, recorded_at, version)",
     "CREATE TABLE IF NOT EXISTS v_statuses (record_id TEXT NOT NULL, position BIGINT NOT NULL, "
     "kind TEXT NOT NULL, occurred_on TEXT NOT NULL, precision TEXT, recorded_at TEXT NOT NULL, "
     "status TEXT NOT NULL, detail TEXT NOT NULL, PRIMARY KEY (record_id, position))",

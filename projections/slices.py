@@ -49,19 +49,26 @@ SLICE_COLUMNS = (
     "retracted",
 )
 
+_TESTED = "rec_from, rec_to, world_from, world_to, retracted, status, due_on"
+
 TABLES = [
     "CREATE TABLE IF NOT EXISTS v_board_slices (axis TEXT NOT NULL, bucket TEXT NOT NULL, "
     "cid TEXT NOT NULL, world_from TEXT NOT NULL, rec_from TEXT NOT NULL, "
     "world_to TEXT NOT NULL, rec_to TEXT NOT NULL, status TEXT NOT NULL, due_on TEXT, "
     "due_key TEXT NOT NULL, kind TEXT NOT NULL, made_by TEXT NOT NULL, assignee TEXT, "
     "retracted INTEGER NOT NULL, PRIMARY KEY (axis, bucket, cid, world_from, rec_from))",
-    "CREATE INDEX IF NOT EXISTS v_slices_order ON v_board_slices (axis, bucket, due_key, cid)",
-    "CREATE INDEX IF NOT EXISTS v_slices_status ON v_board_slices "
-    "(axis, bucket, status, due_key, cid)",
-    "CREATE INDEX IF NOT EXISTS v_slices_made_by ON v_board_slices "
-    "(axis, bucket, made_by, due_key, cid)",
-    "CREATE INDEX IF NOT EXISTS v_slices_assignee ON v_board_slices "
-    "(axis, bucket, assignee, due_key, cid)",
+    # Each filter's index ends with what the two clocks and the filters test, so a page is
+    # found in the index alone; only the rows on the page are read.
+    *(
+        f"CREATE INDEX IF NOT EXISTS v_slices_{name} ON v_board_slices "
+        f"(axis, bucket, {lead}due_key, cid, {_TESTED})"
+        for name, lead in (
+            ("order", ""),
+            ("status", "status, "),
+            ("made_by", "made_by, "),
+            ("assignee", "assignee, "),
+        )
+    ),
     "CREATE INDEX IF NOT EXISTS v_slices_row ON v_board_slices (cid, world_from, rec_from)",
     "CREATE TABLE IF NOT EXISTS v_board_horizon (axis TEXT PRIMARY KEY, bucket TEXT NOT NULL)",
 ]
