@@ -39,6 +39,7 @@ from api.settings import ApiSettings
 from bench.api_bench import BIN, _port, _wait
 from bench.views_bench import DAYS, PG_BASE, START, build, catch_up, p99
 from ledger.config import Settings
+from ledger.integrity import signing_key_path
 
 SMALL = 10_000
 END = (START + timedelta(days=DAYS)).isoformat()
@@ -309,6 +310,10 @@ def main(
         with psycopg.connect(PG_BASE, autocommit=True) as conn:
             for schema in schemas:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        for schema in schemas:  # and the signing keys made for them
+            signing_key_path(Settings(database_url=f"{PG_BASE}?schema={schema}")).unlink(
+                missing_ok=True
+            )
     return results
 
 
