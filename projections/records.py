@@ -117,7 +117,9 @@ def dumps(value: Any) -> str:
 
 def recorded_key(moment: datetime) -> str:
     """A recording time as text that sorts as time does (UTC, fixed width)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC)
+    # The year by hand: strftime writes years before 1000 without their leading zeros.
+    return f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.%fZ")
 
 
 def _day(value: str | None) -> str | None:

@@ -293,3 +293,20 @@ async def test_the_scorecard_and_claim_file_answer_as_of_a_date(
         )
     ).json()
     assert unknown["commitments"]["made"] == 0
+
+
+@pytest.mark.parametrize(
+    "path", [*(p for p in LISTS if not p.startswith("/v1/events")), "/v1/exports/commitments.csv"]
+)
+async def test_ledger_times_of_early_years_are_read_not_refused(
+    client: httpx.AsyncClient, demo: int, path: str
+) -> None:
+    """Before anything was recorded, every list is empty (years before 1000 included)."""
+    joiner = "&" if "?" in path else "?"
+    for known_at in ("0002-01-01T00:00:00Z", "0999-12-31T23:59:59Z"):
+        response = await client.get(f"{path}{joiner}known_at={known_at}")
+        assert response.status_code == 200, (path, response.text)
+        if path.endswith(".csv"):
+            assert len(response.text.strip().splitlines()) == 1, path  # the header alone
+        else:
+            assert response.json()["items"] == [], path
