@@ -147,7 +147,13 @@ def test_kill_9_at_random_points_while_catching_up_then_views_equal_a_rebuild(
         positions = [0]
         while kills_mid_catch_up < 20:
             worker = _worker(store_url, "--batch", "10")
-            time.sleep(rng.uniform(0.5, 1.0))
+            # Kill it at a random moment once it is at work (starting up takes a while on a
+            # loaded machine; a kill before then would test nothing).
+            furthest = max(followers.position(n) for n in followers.names)
+            _wait_until(
+                lambda f=furthest: max(followers.position(n) for n in followers.names) > f, 60
+            )
+            time.sleep(rng.uniform(0.0, 0.5))
             worker.send_signal(signal.SIGKILL)
             worker.wait()
             position = min(followers.position(n) for n in followers.names)
@@ -196,10 +202,13 @@ def test_a_standby_worker_takes_over_a_follower_when_its_holder_dies(
         started = time.monotonic()
         assert _wait_until(lambda: all(followers.position(n) == head for n in followers.names), 30)
         print(f"standby caught up {time.monotonic() - started:.1f}s after the holder died")
-        incremental = {n: followers.snapshot(n) for n in followers.names}
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
         second = None
+        # The workers' deadline watcher may have appended notices meanwhile.
+        followers.catch_up()
+        assert all(followers.position(n) == ledger.last_position() for n in followers.names)
+        incremental = {n: followers.snapshot(n) for n in followers.names}
         for name in followers.names:
             followers.rebuild(name)
         followers.catch_up()
