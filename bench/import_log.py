@@ -26,11 +26,11 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
+from bench.pg import PG_BASE
 from ledger.app import Ledger
 from ledger.cli import read_commands
 from ledger.config import Settings
 
-PG_BASE = os.environ.get("LEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 DEFAULT_EVENTS = 100_000
 
 

@@ -25,21 +25,19 @@ import statistics
 import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import psycopg
 
 from api.app import create_app
 from api.services import Services
 from api.settings import ApiSettings
+from bench import pg
 from bench.api_bench import BIN, _port, _wait
-from bench.views_bench import DAYS, PG_BASE, START, build, catch_up, p99
+from bench.views_bench import DAYS, START, build, catch_up, p99
 from ledger.config import Settings
-from ledger.integrity import signing_key_path
 
 SMALL = 10_000
 END = (START + timedelta(days=DAYS)).isoformat()
@@ -291,29 +289,9 @@ def main(
         postgres = os.environ.get("LEDGER_BENCH_PAGES_POSTGRES") == "1"
     if not postgres:
         return results
-    try:
-        with psycopg.connect(PG_BASE, connect_timeout=3, autocommit=True):
-            pass
-    except psycopg.Error:
-        print("  PostgreSQL: not reachable, skipped")
-        return results
-    schemas: list[str] = []
-
-    def pg_url(name: str) -> str:
-        schema = f"benchp_{name}_{uuid.uuid4().hex[:6]}"
-        schemas.append(schema)
-        return f"{PG_BASE}?schema={schema}"
-
-    try:
-        results["postgres"] = run("PostgreSQL", pg_url, n, n_requests, seconds, concurrency)
-    finally:
-        with psycopg.connect(PG_BASE, autocommit=True) as conn:
-            for schema in schemas:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        for schema in schemas:  # and the signing keys made for them
-            signing_key_path(Settings(database_url=f"{PG_BASE}?schema={schema}")).unlink(
-                missing_ok=True
-            )
+    with pg.schemas("benchp") as pg_url:
+        if pg_url is not None:
+            results["postgres"] = run("PostgreSQL", pg_url, n, n_requests, seconds, concurrency)
     return results
 
 

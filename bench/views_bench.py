@@ -13,23 +13,19 @@ many times, has its deadline extended now and then; claims with evidence fill th
 
 from __future__ import annotations
 
-import os
 import random
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import psycopg
-
+from bench import pg
 from ledger.app import Ledger
 from ledger.commands import parse_command
 from ledger.config import Settings
 from projections.runner import Followers
 
-PG_BASE = os.environ.get("LEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 START = date(2019, 1, 1)
 DAYS = 5 * 365
 
@@ -310,25 +306,9 @@ def main(n_events: int | None = None) -> dict[str, Any]:
         results["sqlite"] = run(
             "SQLite", lambda name: f"sqlite:///{tmp}/{name}.db", n, small, n_queries
         )
-    schemas: list[str] = []
-    try:
-        with psycopg.connect(PG_BASE, connect_timeout=3, autocommit=True):
-            pass
-    except psycopg.Error:
-        print("  PostgreSQL: not reachable, skipped")
-        return results
-
-    def pg_url(name: str) -> str:
-        schema = f"benchv_{name}_{uuid.uuid4().hex[:6]}"
-        schemas.append(schema)
-        return f"{PG_BASE}?schema={schema}"
-
-    try:
-        results["postgres"] = run("PostgreSQL", pg_url, n, small, n_queries)
-    finally:
-        with psycopg.connect(PG_BASE, autocommit=True) as conn:
-            for schema in schemas:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    with pg.schemas("benchv") as pg_url:
+        if pg_url is not None:
+            results["postgres"] = run("PostgreSQL", pg_url, n, small, n_queries)
     return results
 
 

@@ -17,12 +17,10 @@ Both on SQLite and, when reachable, on PostgreSQL.
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -30,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 from standardwebhooks.webhooks import Webhook
 
 from api.services import Services
+from bench import pg
 from ledger.admin import Admin
 from ledger.app import Ledger
 from ledger.commands import parse_command
@@ -41,7 +39,6 @@ from ledger.config import Settings
 from projections.outbox import Sender, webhook_id
 from projections.runner import Followers
 
-PG_BASE = os.environ.get("LEDGER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SUBSCRIPTIONS = 100
 EVENTS = 1_000
 LAG_SUBSCRIPTIONS = 20
@@ -423,25 +420,9 @@ def main(n_events: int | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         keys = Path(tmp) / "signing-key"
         results["sqlite"] = run("SQLite", lambda name: f"sqlite:///{tmp}/{name}.db", n, keys)
-        try:
-            with psycopg.connect(PG_BASE, connect_timeout=3, autocommit=True):
-                pass
-        except psycopg.Error:
-            print("  PostgreSQL: not reachable, skipped")
-            return results
-        schemas: list[str] = []
-
-        def pg_url(name: str) -> str:
-            schema = f"benchw_{name}_{uuid.uuid4().hex[:6]}"
-            schemas.append(schema)
-            return f"{PG_BASE}?schema={schema}"
-
-        try:
-            results["postgres"] = run("PostgreSQL", pg_url, n, keys)
-        finally:
-            with psycopg.connect(PG_BASE, autocommit=True) as conn:
-                for schema in schemas:
-                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        with pg.schemas("benchw") as pg_url:
+            if pg_url is not None:
+                results["postgres"] = run("PostgreSQL", pg_url, n, keys)
     return results
 
 
