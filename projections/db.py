@@ -10,6 +10,8 @@ SQL here is written once, with `?` placeholders, in the subset both databases sh
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -44,8 +46,38 @@ class Sql:
         self.cursor.execute(self._q(query), tuple(params))
 
     def many(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self.cursor.executemany(self._q(query), [tuple(r) for r in rows])
+        """Run a statement once per row. On PostgreSQL an INSERT ... VALUES, or a DELETE by
+        a conjunction of `column = ?`, takes all the rows in one statement, a column to an
+        array: a round trip per row costs more than the row itself."""
+        if not rows:
+            return
+        if self.dialect == "postgres" and (statement := _row_statement(query)) is not None:
+            verb, table, columns, tail = statement
+            types = self._column_types(table)
+            columns = columns or list(types)
+            arrays = ", ".join(f"%b::{types[c]}[]" for c in columns)
+            names = ", ".join(columns)
+            text = (
+                f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"
+                + tail.replace("%", "%%")
+                if verb == "insert"
+                else f"DELETE FROM {table} WHERE ({names}) IN (SELECT * FROM unnest({arrays}))"
+            )
+            self.cursor.execute(text, [list(column) for column in zip(*rows, strict=True)])
+            return
+        self.cursor.executemany(self._q(query), [tuple(r) for r in rows])
+
+    def _column_types(self, table: str) -> dict[str, str]:
+        """A PostgreSQL table's columns (in the search path), each with its type."""
+        if table not in _PG_COLUMN_TYPES:
+            self.cursor.execute(
+                "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type "
+                "FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 "
+                "AND NOT a.attisdropped ORDER BY a.attnum",
+                (table,),
+            )
+            _PG_COLUMN_TYPES[table] = {r["name"]: r["type"] for r in self.cursor.fetchall()}
+        return _PG_COLUMN_TYPES[table]
 
     def rows(self, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.cursor.execute(self._q(query), tuple(params))
@@ -54,6 +86,36 @@ class Sql:
     def one(self, query: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         found = self.rows(query, params)
         return found[0] if found else None
+
+
+_INSERT_ROWS = re.compile(
+    r"^INSERT INTO (\w+)\s*(?:\(([\w\s,]+)\))?\s*VALUES\s*\(\?(?:\s*,\s*\?)*\)([^?]*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_DELETE_ROWS = re.compile(
+    r"^DELETE FROM (\w+) WHERE (\w+\s*=\s*\?(?:\s+AND\s+\w+\s*=\s*\?)*)$", re.IGNORECASE
+)
+
+
+def _columns(text: str, separator: str) -> list[str]:
+    return [part.split("=")[0].strip() for part in re.split(separator, text.strip())]
+
+
+@functools.lru_cache(maxsize=256)
+def _row_statement(query: str) -> tuple[str, str, list[str] | None, str] | None:
+    """A statement run once per row, when it can take all the rows at once: whether it
+    inserts or deletes, its table, the columns the rows give (None: all of them, in order)
+    and what follows the rows (an ON CONFLICT clause)."""
+    if (insert := _INSERT_ROWS.match(query.strip())) is not None:
+        table, listed, tail = insert.groups()
+        return "insert", table, _columns(listed, ",") if listed else None, tail
+    if (delete := _DELETE_ROWS.match(query.strip())) is not None:
+        return "delete", delete.group(1), _columns(delete.group(2), r"\s+AND\s+"), ""
+    return None
+
+
+#: The column types of view tables on PostgreSQL, by table (every schema has the same).
+_PG_COLUMN_TYPES: dict[str, dict[str, str]] = {}
 
 
 class ViewStore(Protocol):

@@ -219,15 +219,19 @@ class Followers:
 
     def snapshot(self, name: str) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of a follower's tables, sorted: to compare a rebuild with the original."""
-        out = {}
+        read = {}
         with self.views[name].read() as sql:
             for table in FOLLOWERS[name].tables:
                 if table in SIGNED_AT_TIMES:
                     continue  # signatures of the tree at moments, not derived from the log
                 columns = "record_id, kind, part, body" if table == "t_search" else "*"
-                rows = sql.rows(f"SELECT {columns} FROM {table}")
-                out[table] = sorted(tuple(str(v) for v in r.values()) for r in rows)
-        return out
+                read[table] = sql.rows(f"SELECT {columns} FROM {table}")
+        # Sorted once the transaction is over: a long pause inside one is cut off on
+        # PostgreSQL (the store's idle-in-transaction timeout).
+        return {
+            table: sorted(tuple(str(v) for v in r.values()) for r in rows)
+            for table, rows in read.items()
+        }
 
 
 # -- holding a follower ----------------------------------------------------------------
