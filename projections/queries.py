@@ -9,6 +9,7 @@ is recorded counts; without `at`, the world date is today (or the date of `known
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -167,50 +168,72 @@ class Views:
             "ids": ids,
             "include_retracted": include_retracted,
         }
-        rows = []
+        keys: list[dict[str, Any]] = []
+        # Overdue commitments are unresolved ones: one due-ordered index range per status
+        # finds them, instead of one range holding every status in due order.
+        statuses = _UNRESOLVED if overdue and status is None else (status,)
         with self.records_view.read() as sql:
             source, when = self._board_source(sql, when)
             spans = ("all",) if when.known or source else ("last", "earlier")
-            for span in spans:
-                where, params = self._board_filters(when, span=span, **filters)
+            for span, one_status in itertools.product(spans, statuses):
+                table, where, params = self._board_where(
+                    source, when, span=span, **{**filters, "status": one_status}
+                )
                 if cursor:
                     after = decode_cursor(cursor, [str, str])
                     where.append("(b.due_key > ? OR (b.due_key = ? AND b.cid > ?))")
                     params += [after[0], after[0], after[1]]
-                table, row, slice_params = self._board_table(source)
                 if topic is not None:
                     # A topic holds few commitments: start from them (CROSS JOIN keeps
                     # SQLite's join order), then their rows, then sort that handful.
                     table = f"v_topics t CROSS JOIN {table}"
                     where += ["t.topic = ?", "t.record_id = b.cid"]
                     params.append(topic)
-                rows += sql.rows(
-                    f"SELECT {row}.*, r.data, r.version AS current_version FROM {table} "
-                    "JOIN v_records r ON r.id = b.cid WHERE "
+                # The page's keys first, from an index alone; then only its rows are read.
+                keys += sql.rows(
+                    f"SELECT b.cid, b.world_from, b.rec_from, b.due_key FROM {table} WHERE "
                     + " AND ".join(where)
                     + " ORDER BY b.due_key, b.cid LIMIT ?",
-                    [*slice_params, *params, limit + 1],
+                    [*params, limit + 1],
                 )
-            rows.sort(key=lambda r: (r["due_key"], r["cid"]))
-            more = len(rows) > limit
-            rows = rows[:limit]
+            keys.sort(key=lambda k: (k["due_key"], k["cid"]))
+            more = len(keys) > limit
+            keys = keys[:limit]
+            rows = self._board_rows(sql, keys)
             items = self._board_items(sql, rows, when)
-        last = rows[-1] if more else None
+        last = keys[-1] if more else None
         return Page(items, encode_cursor([last["due_key"], last["cid"]]) if last else None)
+
+    @staticmethod
+    def _board_rows(sql: Sql, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The board rows of these keys, in their order, each with its record's data."""
+        if not keys:
+            return []
+        marks = ",".join(["(?,?,?)"] * len(keys))
+        found = {
+            (r["cid"], r["world_from"], r["rec_from"]): r
+            for r in sql.rows(
+                f"WITH k (cid, world_from, rec_from) AS (VALUES {marks}) "
+                "SELECT f.*, r.data, r.version AS current_version FROM k JOIN v_board f "
+                "ON f.cid = k.cid AND f.world_from = k.world_from AND f.rec_from = k.rec_from "
+                "JOIN v_records r ON r.id = f.cid",
+                [v for k in keys for v in (k["cid"], k["world_from"], k["rec_from"])],
+            )
+        }
+        return [found[(k["cid"], k["world_from"], k["rec_from"])] for k in keys]
 
     def board_counts(self, *, when: When, **filters: Any) -> dict[str, Any]:
         """Counts by status of the commitments the filters select, and how many are overdue."""
         filters.pop("status", None)
         with self.records_view.read() as sql:
             source, when = self._board_source(sql, when)
-            where, params = self._board_filters(when, span="count", **filters)
-            table, _, slice_params = self._board_table(source)
+            table, where, params = self._board_where(source, when, span="count", **filters)
             rows = sql.rows(
                 "SELECT b.status, COUNT(*) AS n, SUM(CASE WHEN b.status IN (?,?,?) "
                 f"AND b.due_on < ? THEN 1 ELSE 0 END) AS overdue FROM {table} WHERE "
                 + " AND ".join(where)
                 + " GROUP BY b.status",
-                [*_UNRESOLVED, when.day, *slice_params, *params],
+                [*_UNRESOLVED, when.day, *params],
             )
         by_status = {r["status"]: int(r["n"]) for r in rows}
         return {
@@ -234,18 +257,14 @@ class Views:
             return ("r", when.known[:7]), when
         return None, when
 
-    @staticmethod
-    def _board_table(source: tuple[str, str] | None) -> tuple[str, str, list[Any]]:
-        """The FROM clause of a board read (filters test `b`), the alias whose columns make
-        a board row, and the parameters the clause takes."""
+    def _board_where(
+        self, source: tuple[str, str] | None, when: When, **filters: Any
+    ) -> tuple[str, list[str], list[Any]]:
+        """A board read's FROM clause, its conditions (on `b`) and their parameters."""
+        where, params = self._board_filters(when, **filters)
         if source is None:
-            return "v_board b", "b", []
-        return (
-            "v_board_slices b JOIN v_board f ON f.cid = b.cid AND f.world_from = b.world_from "
-            "AND f.rec_from = b.rec_from AND b.axis = ? AND b.bucket = ?",
-            "f",
-            list(source),
-        )
+            return "v_board b", where, params
+        return "v_board_slices b", ["b.axis = ? AND b.bucket = ?", *where], [*source, *params]
 
     def _board_filters(
         self,

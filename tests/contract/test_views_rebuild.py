@@ -455,6 +455,16 @@ def _slices_agree_with_rows(followers: Followers, clock: ManualClock) -> None:
                 assert q.board_counts(when=when, **filters) == rows_only.board_counts(
                     when=when, **filters
                 ), (when, filters)
+            # The overdue filter reads one range per unresolved status: the same items, in
+            # the same order, as the whole board's overdue ones.
+            whole, overdue = (
+                [item for page in every_page(fetch) for item in page]
+                for fetch in (
+                    lambda c, w=when: q.board(when=w, limit=3, cursor=c),
+                    lambda c, w=when: q.board(when=w, limit=3, cursor=c, overdue=True),
+                )
+            )
+            assert overdue == [item for item in whole if item["overdue"]], when
 
 
 def test_the_property_generator_writes_what_the_rules_accept(
