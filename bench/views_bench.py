@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import random
 import statistics
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from bench import pg
+from bench import pg, stores
 from ledger.app import Ledger
 from ledger.commands import parse_command
 from ledger.config import Settings
@@ -265,7 +264,10 @@ def board_latencies(ledger: Ledger, n_queries: int, seed: int) -> dict[str, floa
     return results
 
 
-def run(label: str, url_for: Any, n_events: int, small: int, n_queries: int) -> dict[str, Any]:
+def run(
+    label: str, url_for: Any, n_events: int, small: int, n_queries: int, *, share: bool = False
+) -> dict[str, Any]:
+    """With `share`, the stores are kept for later benchmarks of the run (bench/stores)."""
     out: dict[str, Any] = {"events": n_events}
     big, _ = build(url_for("big"), n_events, seed=1)
     decode_s = read_and_decode(big)
@@ -284,6 +286,9 @@ def run(label: str, url_for: Any, n_events: int, small: int, n_queries: int) -> 
     }
     big.close()
     little.close()
+    if share:
+        stores.keep(n_events, 1, url_for("big"))
+        stores.keep(small, 2, url_for("small"))
     print(f"\nbench/views — {label}, {events:,} events (small store: {small:,})")
     print(f"  read + decode            {out['read_decode_rate']:>10,.0f} events/s")
     print(f"  all followers catch up   {out['catch_up_rate']:>10,.0f} events/s")
@@ -302,10 +307,10 @@ def main(n_events: int | None = None) -> dict[str, Any]:
     small = 10_000
     n_queries = 300
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        results["sqlite"] = run(
-            "SQLite", lambda name: f"sqlite:///{tmp}/{name}.db", n, small, n_queries
-        )
+    tmp = stores.directory()
+    results["sqlite"] = run(
+        "SQLite", lambda name: f"sqlite:///{tmp}/views-{name}.db", n, small, n_queries, share=True
+    )
     with pg.schemas("benchv") as pg_url:
         if pg_url is not None:
             results["postgres"] = run("PostgreSQL", pg_url, n, small, n_queries)
