@@ -106,10 +106,11 @@ def _row_statement(query: str) -> tuple[str, str, list[str] | None, str] | None:
     """A statement run once per row, when it can take all the rows at once: whether it
     inserts or deletes, its table, the columns the rows give (None: all of them, in order)
     and what follows the rows (an ON CONFLICT clause)."""
-    if (insert := _INSERT_ROWS.match(query.strip())) is not None:
+    query = query.strip()
+    if (insert := _INSERT_ROWS.match(query)) is not None:
         table, listed, tail = insert.groups()
         return "insert", table, _columns(listed, ",") if listed else None, tail
-    if (delete := _DELETE_ROWS.match(query.strip())) is not None:
+    if (delete := _DELETE_ROWS.match(query)) is not None:
         return "delete", delete.group(1), _columns(delete.group(2), r"\s+AND\s+"), ""
     return None
 

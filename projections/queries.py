@@ -172,6 +172,7 @@ class Views:
         # Overdue commitments are unresolved ones: one due-ordered index range per status
         # finds them, instead of one range holding every status in due order.
         statuses = _UNRESOLVED if overdue and status is None else (status,)
+        after = decode_cursor(cursor, [str, str]) if cursor else None
         with self.records_view.read() as sql:
             source, when = self._board_source(sql, when)
             spans = ("all",) if when.known or source else ("last", "earlier")
@@ -179,8 +180,7 @@ class Views:
                 table, where, params = self._board_where(
                     source, when, span=span, **{**filters, "status": one_status}
                 )
-                if cursor:
-                    after = decode_cursor(cursor, [str, str])
+                if after is not None:
                     where.append("(b.due_key > ? OR (b.due_key = ? AND b.cid > ?))")
                     params += [after[0], after[0], after[1]]
                 if topic is not None:
