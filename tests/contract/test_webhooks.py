@@ -21,7 +21,7 @@ from tests.contract.helpers import run, seed
 
 
 class Receiver:
-    """Records every request; answers with `respond(request_number)` -> (status, headers)."""
+    """Records every whole request; answers with `respond(n)` -> (status, headers)."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -31,7 +31,12 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
-                body = self.rfile.read(length).decode()
+                raw = self.rfile.read(length)
+                if len(raw) < length:
+                    # The sender died mid-request: a truncated request is no delivery.
+                    self.close_connection = True
+                    return
+                body = raw.decode()
                 receiver.requests.append(
                     {"headers": dict(self.headers), "body": body, "path": self.path}
                 )
