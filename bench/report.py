@@ -195,7 +195,7 @@ def render(lines: list[Line], meta: dict[str, Any]) -> str:
         f"{meta.get('finished_at', '')} · {size} · commit `{meta.get('commit', '')}` · "
         f"{meta.get('cpus', '?')} CPUs · Python {meta.get('python', '?')}. Ratios are against "
         "baselines measured in the same run (`python -m bench`; raw figures in "
-        "`bench/results/latest.json`).",
+        f"`bench/{'results/latest' if events else 'REPORT'}.json`).",
         "",
         "| benchmark | figure | store | value | goal | result |",
         "|---|---|---|---|---|---|",
@@ -247,18 +247,23 @@ def write(
     complete: bool,
     out: Path = HERE,
 ) -> list[Path]:
-    """Write `results/latest.json` and the Markdown report: `REPORT.md` beside the
-    benchmarks for a complete run at full size (every benchmark, no `--events`), else
-    `results/REPORT.md`, so that the committed report only ever shows full runs."""
+    """Write `results/latest.json` and the Markdown report: `REPORT.md` and its figures,
+    `REPORT.json`, beside the benchmarks for a complete run at full size (every benchmark,
+    no `--events`), else `results/REPORT.md`, so that the committed report only ever shows
+    full runs."""
     lines = evaluate(results)
     folder = out / "results"
     folder.mkdir(exist_ok=True)
     report = out / "REPORT.md" if complete else folder / "REPORT.md"
     report.write_text(render(lines, meta))
-    data = {**meta, "results": results, "goals": [asdict(line) for line in lines]}
+    data = _json({**meta, "results": results, "goals": [asdict(line) for line in lines]})
+    written = [report]
+    if complete:
+        written.append(out / "REPORT.json")
+        written[-1].write_text(data)
     latest = folder / "latest.json"
-    latest.write_text(_json(data))
-    return [report, latest]
+    latest.write_text(data)
+    return [*written, latest]
 
 
 def _json(data: Any) -> str:

@@ -140,5 +140,6 @@ def test_only_a_complete_full_run_writes_the_committed_report(tmp_path: Path) ->
     assert data["events"] == 5000
     assert {"bench", "figure", "store", "value", "goal", "status"} <= set(data["goals"][0])
     complete = write(RESULTS, report.metadata(None, {}), complete=True, out=tmp_path)
-    assert complete[0] == tmp_path / "REPORT.md"
+    assert complete[:2] == [tmp_path / "REPORT.md", tmp_path / "REPORT.json"]
     assert "full sizes" in complete[0].read_text()
+    assert json.loads(complete[1].read_text())["events"] is None
