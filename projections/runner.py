@@ -61,6 +61,11 @@ from projections.timeline import (
 log = logging.getLogger("ledger.followers")
 #: Tables whose rows record when something happened, not what the log holds.
 SIGNED_AT_TIMES = frozenset({"i_checkpoints"})
+#: A catch-up that feeds a follower at least this many events ends by refreshing the
+#: PostgreSQL planner's statistics of the follower's tables: a rebuilt or first-built view
+#: is planned for its real size at once, without waiting for autovacuum (which a server may
+#: run late, or not at all).
+ANALYZE_AFTER = 50_000
 #: Followers `ledger rebuild` replays when none is named. The outbox is left out: replaying
 #: it would deliver every webhook again.
 REBUILT_BY_DEFAULT = ("records", "timeline", "integrity")
@@ -171,11 +176,13 @@ class Followers:
         limit: int | None = None,
         progress: Callable[[int], None] | None = None,
         stop: threading.Event | None = None,
+        analyze_after: int = ANALYZE_AFTER,
     ) -> int:
         """Feed the named followers until they reach the head of the log (or `limit` events);
         returns how many events were processed. Followers at one position share each read."""
         names = names or self.names
         done = 0
+        fed = dict.fromkeys(names, 0)
         while not (stop and stop.is_set()):
             positions = {name: self.position(name) for name in names}
             start = min(positions.values())
@@ -193,10 +200,22 @@ class Followers:
                 mine = [item for item in events if item[1] > position]
                 if mine:
                     self._commit(name, mine, position, last)
+                    fed[name] += len(mine)
             done += len(notifications)
             if progress:
                 progress(len(notifications))
+        for name, count in fed.items():
+            if count >= analyze_after and not (stop and stop.is_set()):
+                self._analyze(name)
         return done
+
+    def _analyze(self, name: str) -> None:
+        view = self.views[name]
+        if view.dialect != "postgres":
+            return  # SQLite's planner is left to its rules: the queries are written for them
+        with view.write() as sql:
+            for table in FOLLOWERS[name].tables:
+                sql.run(f"ANALYZE {table}")
 
     def _commit(
         self, name: str, events: list[tuple[Any, int, bytes]], after: int, last: int

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from ledger.app import Ledger
 from ledger.clock import ManualClock
 from ledger.commands import parse_command, slug_id
+from ledger.config import Settings
 from ledger.domain import DomainError
 from ledger.domain.vocab import (
     CLAIM_VERDICTS,
@@ -521,3 +522,40 @@ def test_a_board_built_before_month_slices_is_built_again(
         assert every_page(lambda c: q.board(when=q.when(date(2017, 9, 23)), cursor=c)) == before
     finally:
         reopened.close()
+
+
+def test_a_long_catch_up_leaves_postgresql_planning_for_the_views_real_size(
+    pg_url: str, clock: ManualClock
+) -> None:
+    """The board's plans depend on the planner knowing how many rows a view holds; a
+    catch-up that fed a follower many events ends with ANALYZE of its tables."""
+    ledger = Ledger(Settings(database_url=pg_url), clock=clock)
+    followers = Followers(ledger, clock=clock)
+    schema = ledger.settings.store.pg_schema
+
+    def planned_rows() -> float:
+        with followers.views["records"].read() as sql:
+            row = sql.one(
+                "SELECT c.reltuples AS n FROM pg_class c JOIN pg_namespace s "
+                "ON s.oid = c.relnamespace WHERE s.nspname = ? AND c.relname = 'v_board'",
+                [schema],
+            )
+        assert row is not None
+        return float(row["n"])
+
+    def board_rows() -> int:
+        with followers.views["records"].read() as sql:
+            return int((sql.one("SELECT COUNT(*) AS n FROM v_board") or {})["n"])
+
+    try:
+        import_founding_case(ledger)
+        # Fed fewer events than the threshold: the statistics are left to autovacuum.
+        followers.catch_up(("records",), analyze_after=ledger.last_position() + 1)
+        assert board_rows() > 0
+        assert planned_rows() < 0  # never analyzed
+        followers.rebuild("records")
+        followers.catch_up(("records",), analyze_after=1)
+        assert planned_rows() == board_rows()
+    finally:
+        followers.close()
+        ledger.close()
