@@ -191,7 +191,9 @@ def test_a_standby_worker_takes_over_a_follower_when_its_holder_dies(
     second: subprocess.Popen[bytes] | None = None
     try:
         head = ledger.last_position()
-        assert _wait_until(lambda: all(followers.position(n) == head for n in followers.names), 30)
+        # At or past `head`: once the views show the overdue commitments, the worker's
+        # deadline watcher may append notices and the followers go on to them.
+        assert _wait_until(lambda: all(followers.position(n) >= head for n in followers.names), 30)
         second = _worker(pg_url)
         time.sleep(1.0)
         first.send_signal(signal.SIGKILL)
@@ -200,7 +202,7 @@ def test_a_standby_worker_takes_over_a_follower_when_its_holder_dies(
         assert not ledger.import_commands([c for _, c in numbered], principal="cli:test").errors
         head = ledger.last_position()
         started = time.monotonic()
-        assert _wait_until(lambda: all(followers.position(n) == head for n in followers.names), 30)
+        assert _wait_until(lambda: all(followers.position(n) >= head for n in followers.names), 30)
         print(f"standby caught up {time.monotonic() - started:.1f}s after the holder died")
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
