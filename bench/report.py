@@ -185,8 +185,8 @@ def evaluate(results: dict[str, Any], goals: tuple[Goal, ...] = GOALS) -> list[L
     return lines
 
 
-def render(lines: list[Line], meta: dict[str, Any]) -> str:
-    """The report as Markdown."""
+def render(lines: list[Line], meta: dict[str, Any], *, complete: bool = False) -> str:
+    """The report as Markdown; a `complete` one points to its figures beside it."""
     events = meta.get("events")
     size = f"--events {events:,}" if events else "full sizes"
     out = [
@@ -195,7 +195,7 @@ def render(lines: list[Line], meta: dict[str, Any]) -> str:
         f"{meta.get('finished_at', '')} · {size} · commit `{meta.get('commit', '')}` · "
         f"{meta.get('cpus', '?')} CPUs · Python {meta.get('python', '?')}. Ratios are against "
         "baselines measured in the same run (`python -m bench`; raw figures in "
-        f"`bench/{'results/latest' if events else 'REPORT'}.json`).",
+        f"`bench/{'REPORT' if complete else 'results/latest'}.json`).",
         "",
         "| benchmark | figure | store | value | goal | result |",
         "|---|---|---|---|---|---|",
@@ -255,15 +255,12 @@ def write(
     folder = out / "results"
     folder.mkdir(exist_ok=True)
     report = out / "REPORT.md" if complete else folder / "REPORT.md"
-    report.write_text(render(lines, meta))
+    report.write_text(render(lines, meta, complete=complete))
     data = _json({**meta, "results": results, "goals": [asdict(line) for line in lines]})
-    written = [report]
-    if complete:
-        written.append(out / "REPORT.json")
-        written[-1].write_text(data)
-    latest = folder / "latest.json"
-    latest.write_text(data)
-    return [*written, latest]
+    written = [report, *([out / "REPORT.json"] if complete else []), folder / "latest.json"]
+    for path in written[1:]:
+        path.write_text(data)
+    return written
 
 
 def _json(data: Any) -> str:

@@ -27,6 +27,7 @@ from bench import pg, stores
 from ledger.app import Ledger
 from ledger.commands import parse_command
 from ledger.config import Settings
+from ledger.store import pg_conninfo
 from projections.db import views_path
 from projections.runner import Followers
 
@@ -236,7 +237,7 @@ def warm(ledger: Ledger) -> None:
                 while f.read(1 << 24):
                     pass
         return
-    with psycopg.connect(pg.PG_BASE, autocommit=True) as conn:
+    with psycopg.connect(pg_conninfo(store), autocommit=True) as conn:
         tables = conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = %s", [store.pg_schema]
         ).fetchall()
@@ -286,9 +287,10 @@ def board_latencies(
         return {"overdue": True}
 
     end_day = START + timedelta(days=DAYS)
+    # Each kind of `when` as (at, known_at).
     whens: dict[str, Any] = {
-        "current": lambda rng, t0, t1: end_day,
-        "random_at": lambda rng, t0, t1: START + timedelta(days=rng.randrange(DAYS)),
+        "current": lambda rng, t0, t1: (end_day, None),
+        "random_at": lambda rng, t0, t1: (START + timedelta(days=rng.randrange(DAYS)), None),
         "random_known_at": lambda rng, t0, t1: (None, t0 + (t1 - t0) * rng.random()),
     }
     samples: dict[str, dict[str, list[float]]] = {
@@ -298,8 +300,7 @@ def board_latencies(
         for _ in range(n_queries):
             for label, (followers, actors, topics, t0, t1, rng) in stores_.items():
                 q = followers.queries
-                w = when_fn(rng, t0, t1)
-                when = q.when(*w) if isinstance(w, tuple) else q.when(w)
+                when = q.when(*when_fn(rng, t0, t1))
                 f = filters(rng, actors, topics)
                 start = time.perf_counter()
                 q.board(when=when, limit=50, **f)
