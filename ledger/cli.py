@@ -305,7 +305,10 @@ def worker(
     watch_every: Annotated[
         float, typer.Option(help="seconds between deadline watcher runs")
     ] = 60.0,
-    batch: Annotated[int, typer.Option(help="events per follower transaction")] = 5000,
+    batch: Annotated[
+        int | None,
+        typer.Option(help="most events per follower transaction [default: 20,000]", min=1),
+    ] = None,
 ) -> None:
     """Run the followers and the deadline watcher until stopped (SIGTERM or Ctrl-C).
 
@@ -336,7 +339,12 @@ def worker(
             lease=timedelta(seconds=ledger.settings.webhook_lease),
         )
         followers.projections["outbox"].listeners.append(sender.wake.set)
-        runner = Runner(followers, poll=poll, batch=batch, jobs=[(watch_every, watcher.run_once)])
+        runner = Runner(
+            followers,
+            poll=poll,
+            jobs=[(watch_every, watcher.run_once)],
+            **({"batch": batch} if batch else {}),
+        )
         runner.start()
         sender.start(idle=1.0)
         err.print(f"worker following {ledger.settings.database_url}")

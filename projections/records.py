@@ -297,8 +297,14 @@ class Unit:
             return False
         state["max_on"] = on
         current = self.current.get(cid, {})
+        # One segment runs on in world time; it is usually the one opened last.
         last = next(
-            ((place, row) for place, row in current.items() if row["world_to"] == FOREVER), None
+            (
+                (place, row)
+                for place, row in reversed(current.items())
+                if row["world_to"] == FOREVER
+            ),
+            None,
         )
         if last is None:
             return False
