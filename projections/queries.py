@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from ledger.clock import Clock, SystemClock, local_date
 from ledger.domain.errors import InvalidInput
 from ledger.domain.vocab import COMMITMENT_UNRESOLVED
@@ -322,7 +324,7 @@ class Views:
         earlier = self._known_values(sql, ids, when)
         items = []
         for r in rows:
-            data = {**json.loads(r["data"]), **earlier.get(r["cid"], {})}
+            data = {**orjson.loads(r["data"]), **earlier.get(r["cid"], {})}
             due = (
                 {
                     "on": r["due_on"],
@@ -350,7 +352,7 @@ class Views:
                     **derived(r, when.day),
                     "last_evidence": {
                         "reason": r["last_reason"],
-                        "sources": json.loads(r["last_sources"]),
+                        "sources": orjson.loads(r["last_sources"]),
                     }
                     if r["last_reason"]
                     else None,
@@ -374,7 +376,7 @@ class Views:
             f"({','.join('?' * len(ids))}) AND recorded_at > ? ORDER BY position",
             [*ids, when.known],
         ):
-            out.setdefault(row["record_id"], {}).setdefault(row["field"], json.loads(row["old"]))
+            out.setdefault(row["record_id"], {}).setdefault(row["field"], orjson.loads(row["old"]))
         return out
 
     @staticmethod
@@ -505,7 +507,7 @@ class Views:
         versions: dict[str, int],
         earlier: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        data = json.loads(row["data"]) if isinstance(row["data"], str) else row["data"]
+        data = orjson.loads(row["data"]) if isinstance(row["data"], str) else row["data"]
         data = {**data, **(earlier or {})}
         item = {
             "id": row["id"],
@@ -781,7 +783,7 @@ class Views:
                 "stance": e["stance"],
                 "confidence": e["confidence"],
                 "note": e["note"],
-                "sources": json.loads(e["sources"]),
+                "sources": orjson.loads(e["sources"]),
                 "incident": e["incident"],
                 "action": e["action"],
                 "recorded_at": e["recorded_at"],
@@ -796,7 +798,7 @@ class Views:
             "context": [e for e in items if e["stance"] == "context"],
         }
         history = [
-            {"verdict": a["status"], "on": a["occurred_on"], **json.loads(a["detail"])}
+            {"verdict": a["status"], "on": a["occurred_on"], **orjson.loads(a["detail"])}
             for a in assessments
         ]
         claim["verdict"] = claim["status"]
@@ -848,7 +850,7 @@ class Views:
                 "type": r["type"],
                 "record": {"kind": r["kind"], "id": r["record_id"]},
                 "summary": r["summary"],
-                "sources": json.loads(r["sources"]),
+                "sources": orjson.loads(r["sources"]),
             }
             for r in rows
         ]
