@@ -3,7 +3,8 @@ follower catch-up.
 
 1. Inclusion and consistency proofs at 1M leaves, read from the stored nodes (goal <= 1 ms).
 2. Full verify of N stored events against merely reading them (goal >= 0.25x).
-3. Catch-up of all followers with and without the integrity follower (goal: <= 20% more).
+3. What the integrity follower adds to a catch-up of all followers: the time it spends on its
+   batches against the rest of the same catch-up (goal: <= 20% more).
 """
 
 from __future__ import annotations
@@ -80,13 +81,14 @@ def verify_and_overhead(events: int) -> dict[str, float]:
                 break
             after = page[-1].id
         read_s = time.perf_counter() - start
+        # All followers fed together, as the runner feeds them: the tree's share is the time
+        # the integrity follower spent on its batches, against the rest of the catch-up
+        # (reading and decoding the log once, and the other followers).
         followers = Followers(ledger)
         start = time.perf_counter()
-        followers.catch_up(("records", "timeline"))
-        without_s = time.perf_counter() - start
-        start = time.perf_counter()
-        followers.catch_up(("integrity",))
-        tree_s = time.perf_counter() - start
+        followers.catch_up(("records", "timeline", "integrity"))
+        all_s = time.perf_counter() - start
+        tree_s = followers.spent["integrity"]
         start = time.perf_counter()
         verdict = verify_local(ledger, followers)
         verify_s = time.perf_counter() - start
@@ -98,7 +100,7 @@ def verify_and_overhead(events: int) -> dict[str, float]:
         "read_rate": count / read_s,
         "verify_rate": count / verify_s,
         "verify_ratio": read_s / verify_s,
-        "tree_overhead": tree_s / without_s,
+        "tree_overhead": tree_s / (all_s - tree_s),
     }
 
 

@@ -101,8 +101,9 @@ def erase_fields(payload: bytes, fields: Sequence[str]) -> bytes | None:
     return orjson.dumps(state) if changed else None
 
 
-def leaf_bytes(event: dict[str, Any], payload: bytes) -> bytes:
-    """The leaf of one public event (as `describe` gives it) with its stored payload."""
+def leaf_bytes(event: dict[str, Any], digest: str) -> bytes:
+    """The leaf of one public event (as `describe` gives it) with the digest of its stored
+    payload (`payload_digest`)."""
     return canonical_json(
         {
             "position": event["position"],
@@ -112,13 +113,13 @@ def leaf_bytes(event: dict[str, Any], payload: bytes) -> bytes:
             "occurred_at": event["occurred_at"],
             "recorded_at": event["recorded_at"],
             "recorded_by": event["recorded_by"],
-            "payload_sha256": payload_digest(payload)[0],
+            "payload_sha256": digest,
         }
     )
 
 
 def leaf_hash(event: dict[str, Any], payload: bytes) -> bytes:
-    return merkle.leaf_hash(leaf_bytes(event, payload))
+    return merkle.leaf_hash(leaf_bytes(event, payload_digest(payload)[0]))
 
 
 def key_id(name: str, public_key: bytes) -> bytes:

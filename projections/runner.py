@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +153,8 @@ class Followers:
             timezone=self.settings.timezone,
             clock=clock or ledger.clock,
         )
+        #: Seconds each follower has spent applying batches in this process.
+        self.spent: dict[str, float] = dict.fromkeys(FOLLOWERS, 0.0)
         if self._board_predates_slices():
             log.info("the board has no month slices yet: the records view is built again")
             self.rebuild("records")
@@ -226,10 +229,13 @@ class Followers:
         self, name: str, events: list[tuple[Any, int, bytes]], after: int, last: int
     ) -> None:
         projection = self.projections[name]
+        start = time.perf_counter()
         try:
             projection.process_batch(events, Tracking(name, last), after=after)
         except StaleBatch:
             log.info("follower %s moved on meanwhile; reading again", name)
+        finally:
+            self.spent[name] += time.perf_counter() - start
 
     def rebuild(self, name: str) -> None:
         """Empty a follower's tables and tracking in one transaction; whoever holds the
@@ -358,8 +364,6 @@ class Runner:
 
     def _run(self) -> None:
         next_run = [0.0 for _ in self.jobs]
-        import time
-
         while not self.stopping.is_set():
             try:
                 held = tuple(n for n, lock in self.locks.items() if lock.try_acquire())

@@ -19,7 +19,7 @@ from ledger import merkle
 from ledger.app import Ledger, describe
 from ledger.integrity import (
     Checkpoint,
-    leaf_hash,
+    leaf_bytes,
     parse_checkpoint,
     parse_vkey,
     payload_digest,
@@ -58,8 +58,8 @@ def verify_local(
             payload = n.state if isinstance(n.state, bytes) else str(n.state).encode()
             try:
                 event = describe(ledger.mapper.to_domain_event(n), n.id)
-                leaf = leaf_hash(event, payload)
-                erased = payload_digest(payload)[1]
+                digest, erased = payload_digest(payload)
+                leaf = merkle.leaf_hash(leaf_bytes(event, digest))
                 record_id = event["record"]["id"]
                 if event["type"].endswith(".redacted"):
                     redacted.setdefault(record_id, set()).update(event["data"]["fields"])

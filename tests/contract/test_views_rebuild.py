@@ -505,6 +505,20 @@ def test_a_topics_correction_in_the_batch_of_its_record_equals_stepwise(
     assert _incremental(followers) == at_once
 
 
+def test_each_follower_counts_the_time_it_spends_on_its_own_batches(
+    ledger: Ledger, followers: Followers
+) -> None:
+    import_founding_case(ledger)
+    assert set(followers.spent.values()) == {0.0}
+    followers.catch_up(("records",))
+    assert followers.spent["records"] > 0
+    assert followers.spent["timeline"] == followers.spent["integrity"] == 0.0
+    records = followers.spent["records"]
+    followers.catch_up()
+    assert followers.spent["records"] == records  # already at the head: nothing to apply
+    assert followers.spent["timeline"] > 0 and followers.spent["integrity"] > 0
+
+
 def test_a_board_built_before_month_slices_is_built_again(
     ledger: Ledger, founded: Followers, clock: ManualClock
 ) -> None:
