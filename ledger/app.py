@@ -130,9 +130,9 @@ _CREATED_KIND: dict[str, str] = {
     and cls.__qualname__.split(".")[0] != "InquiryNotice"
 }
 #: System notices name the record they concern in this data field.
-_NOTICE_SUBJECT: dict[type[Any], str] = {
-    DeadlineNotice.DeadlinePassed: "commitment",
-    InquiryNotice.InquiryOverdue: "inquiry",
+_NOTICE_SUBJECT: dict[str, str] = {
+    EVENT_TYPES[DeadlineNotice.DeadlinePassed]: "commitment",
+    EVENT_TYPES[InquiryNotice.InquiryOverdue]: "inquiry",
 }
 #: Data fields that hold an event's world time, in order of preference.
 _WORLD_TIME_FIELDS = (
@@ -151,26 +151,61 @@ _BASE_FIELDS = frozenset(
 
 def describe(event: Any, position: int) -> dict[str, Any]:
     """A decoded event in its public form (`/v1/events`, exports, webhooks, Merkle leaves)."""
-    cls = type(event)
     fields = vars(event)
+    return _public(
+        EVENT_TYPES[type(event)],
+        event.originator_id,
+        event.originator_version,
+        fields,
+        event.timestamp.isoformat(),
+        position,
+    )
+
+
+def describe_stored(stored: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    """`describe` of a stored event (a notification) from its payload's parsed JSON
+    (`fields`), without decoding it: what `ledger verify` reads every event with. A public
+    payload holds plain JSON values but for its timestamp, written as the library writes a
+    datetime; any other typed value is refused (ValueError)."""
+    stamp = fields["timestamp"]
+    if not (isinstance(stamp, dict) and stamp.get("_type_") == "datetime_iso"):
+        raise ValueError("the stored event's timestamp is not an ISO datetime")
+    # The text the library wrote, as `isoformat` writes it again once decoded.
+    recorded_at = datetime.fromisoformat(stamp["_data_"]).isoformat()
+    return _public(
+        _TOPIC_WIRE[stored.topic],
+        stored.originator_id,
+        stored.originator_version,
+        fields,
+        recorded_at,
+        stored.id,
+    )
+
+
+def _public(
+    wire: str,
+    originator_id: Any,
+    version: int,
+    fields: dict[str, Any],
+    recorded_at: str,
+    position: int,
+) -> dict[str, Any]:
     data = {k: v for k, v in fields.items() if k not in _BASE_FIELDS}
-    subject = _NOTICE_SUBJECT.get(cls)
-    wire = EVENT_TYPES[cls]
-    if subject:
-        record = {"kind": subject, "id": data[subject]}
-        version = None
-    else:
-        record = {"kind": wire.split(".")[0], "id": str(event.originator_id)}
-        version = event.originator_version
+    subject = _NOTICE_SUBJECT.get(wire)
+    record = (
+        {"kind": subject, "id": data[subject]}
+        if subject
+        else {"kind": wire.split(".")[0], "id": str(originator_id)}
+    )
     occurred = next((data[f] for f in _WORLD_TIME_FIELDS if data.get(f)), None)
     return {
         "position": position,
         "type": wire,
         "record": record,
-        "version": version,
+        "version": None if subject else version,
         "occurred_at": occurred,
         "precision": data.get("precision", "day") if occurred else None,
-        "recorded_at": event.timestamp.isoformat(),
+        "recorded_at": recorded_at,
         "recorded_by": fields["recorded_by"],
         "data": data,
     }
@@ -836,7 +871,7 @@ class Ledger(Application[UUID]):
     def _stored_from_export(self, item: dict[str, Any]) -> Any:
         cls = WIRE_TYPES[item["type"]]
         data = dict(item["data"])
-        subject = _NOTICE_SUBJECT.get(cls)
+        subject = _NOTICE_SUBJECT.get(item["type"])
         if subject == "commitment":
             originator = DeadlineNotice.notice_id(UUID(data["commitment"]), data["due_on"])
             version = 1

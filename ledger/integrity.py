@@ -73,7 +73,11 @@ def payload_digest(payload: bytes) -> tuple[str, list[str]]:
     JSON), and the digest is the SHA-256 of the canonical map of those hashes. An erased field
     keeps its hash in its marker, so redaction leaves the digest, the leaf and every proof as
     they were, while any other change to the payload changes them."""
-    fields = orjson.loads(payload)
+    return fields_digest(orjson.loads(payload))
+
+
+def fields_digest(fields: dict[str, Any]) -> tuple[str, list[str]]:
+    """`payload_digest` of a payload already parsed."""
     digests: dict[str, str] = {}
     erased: list[str] = []
     for name, value in fields.items():

@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 
 from ledger import merkle
-from ledger.app import Ledger, describe
+from ledger.app import Ledger, describe_stored
 from ledger.integrity import (
     Checkpoint,
+    fields_digest,
     leaf_bytes,
     parse_checkpoint,
     parse_vkey,
-    payload_digest,
 )
 from projections.runner import Followers
 
@@ -57,8 +58,9 @@ def verify_local(
             # A payload edited in the database may even have changed type.
             payload = n.state if isinstance(n.state, bytes) else str(n.state).encode()
             try:
-                event = describe(ledger.mapper.to_domain_event(n), n.id)
-                digest, erased = payload_digest(payload)
+                fields = orjson.loads(payload)
+                event = describe_stored(n, fields)
+                digest, erased = fields_digest(fields)
                 leaf = merkle.leaf_hash(leaf_bytes(event, digest))
                 record_id = event["record"]["id"]
                 if event["type"].endswith(".redacted"):

@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import nacl.exceptions
 import nacl.signing
+import orjson
 import psycopg
 import pytest
 
 from ledger import merkle
-from ledger.app import Ledger
+from ledger.app import Ledger, describe, describe_stored
+from ledger.clock import ManualClock
 from ledger.commands import slug_id
 from ledger.config import Settings
 from ledger.integrity import parse_checkpoint, parse_vkey
 from projections.runner import Followers
 from projections.verify import verify_local
+from projections.watcher import DeadlineWatcher
 from tests.contract.helpers import run, seed
+from tests.contract.views_support import import_founding_case
 
 
 @pytest.fixture
@@ -264,3 +269,36 @@ def test_an_unannounced_erasure_fails_verification(logged: tuple[Ledger, Followe
     verdict = verify_local(ledger, followers)
     assert not verdict.ok and verdict.bad_position == 6, verdict.message
     assert "without a redaction" in verdict.message
+
+
+def test_a_stored_event_read_without_decoding_is_described_as_its_decoded_event(
+    ledger: Ledger, clock: ManualClock
+) -> None:
+    """`ledger verify` reads every stored event without decoding it: each must give the
+    same public form (and so the same leaf) as the decoded event, for every kind of event:
+    records made and changed, corrections, redactions, retractions and the watcher's notices."""
+    import_founding_case(ledger)
+    claim = "claim/conrad-19-of-23"
+    run(ledger, "claim.correction", claim, field="text", value="19 of 23", reason="shorter")
+    run(ledger, "claim.redaction", claim, fields=["text"], reason="legal request")
+    run(ledger, "claim.retraction", claim, reason="entered twice")
+    followers = Followers(ledger, clock=clock)
+    try:
+        followers.catch_up()
+        clock.set(datetime(2018, 6, 1, tzinfo=UTC))
+        assert DeadlineWatcher(ledger, followers.queries, clock).run_once() > 0
+        stored = ledger.store.select_notifications(start=0, limit=10_000)
+        kinds = set()
+        for n in stored:
+            described = describe_stored(n, orjson.loads(n.state))
+            assert described == describe(ledger.mapper.to_domain_event(n), n.id)
+            kinds.add(described["type"])
+        assert {
+            "commitment.deadline_passed",
+            "claim.corrected",
+            "claim.redacted",
+            "claim.retracted",
+            "commitment.status_changed",
+        } <= kinds, sorted(kinds)
+    finally:
+        followers.close()
