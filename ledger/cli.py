@@ -318,7 +318,7 @@ def worker(
     import threading
     from datetime import timedelta
 
-    from projections.runner import Followers, Runner
+    from projections.runner import BATCH, Followers, Runner
     from projections.watcher import DeadlineWatcher
 
     stop = threading.Event()
@@ -342,8 +342,8 @@ def worker(
         runner = Runner(
             followers,
             poll=poll,
+            batch=batch or BATCH,
             jobs=[(watch_every, watcher.run_once)],
-            **({"batch": batch} if batch else {}),
         )
         runner.start()
         sender.start(idle=1.0)
