@@ -166,7 +166,7 @@ def describe_stored(stored: Any, fields: dict[str, Any]) -> dict[str, Any]:
     """`describe` of a stored event (a notification) from its payload's parsed JSON
     (`fields`), without decoding it: what `ledger verify` reads every event with. A public
     payload holds plain JSON values but for its timestamp, written as the library writes a
-    datetime; any other typed value is refused (ValueError)."""
+    datetime; a timestamp written otherwise is refused (ValueError)."""
     stamp = fields["timestamp"]
     if not (isinstance(stamp, dict) and stamp.get("_type_") == "datetime_iso"):
         raise ValueError("the stored event's timestamp is not an ISO datetime")
