@@ -36,7 +36,8 @@ class Sql:
     """A cursor in one transaction, with dict rows and `?` placeholders on both databases."""
 
     def __init__(self, cursor: Any, dialect: str) -> None:
-        self.cursor = cursor
+        # On SQLite, the sqlite3 cursor inside eventsourcing's wrapper, for its description.
+        self.cursor = getattr(cursor, "sqlite_cursor", cursor)
         self.dialect = dialect
 
     def _q(self, query: str) -> str:
@@ -81,7 +82,12 @@ class Sql:
 
     def rows(self, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.cursor.execute(self._q(query), tuple(params))
-        return [dict(r) for r in self.cursor.fetchall()]
+        found: list[Any] = self.cursor.fetchall()
+        if self.dialect == "postgres":
+            return found  # psycopg's dict rows, fresh for each fetch
+        # A sqlite3.Row finds a column by name by comparing it with each name in turn.
+        names = [d[0] for d in self.cursor.description or ()]
+        return [dict(zip(names, r, strict=True)) for r in found]
 
     def one(self, query: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         found = self.rows(query, params)

@@ -28,6 +28,14 @@ _UNRESOLVED = tuple(sorted(COMMITMENT_UNRESOLVED))
 MAX_LIMIT = 500
 
 
+#: The board row's columns a page shows (and those that find it again among its keys).
+_BOARD_COLUMNS = (
+    "f.cid, f.world_from, f.rec_from, f.kind, f.made_by, f.assignee, f.status, f.status_since, "
+    "f.due_on, f.due_text, f.due_precision, f.due_basis, f.original_due_on, f.last_reason, "
+    "f.last_sources, f.retracted"
+)
+
+
 @dataclass(frozen=True)
 class When:
     """A query's two clocks: `day` (world date, ISO) and `known` (recording key or None)."""
@@ -216,7 +224,8 @@ class Views:
             (r["cid"], r["world_from"], r["rec_from"]): r
             for r in sql.rows(
                 f"WITH k (cid, world_from, rec_from) AS (VALUES {marks}) "
-                "SELECT f.*, r.data, r.version AS current_version FROM k JOIN v_board f "
+                f"SELECT {_BOARD_COLUMNS}, r.data, r.version AS current_version FROM k "
+                "JOIN v_board f "
                 "ON f.cid = k.cid AND f.world_from = k.world_from AND f.rec_from = k.rec_from "
                 "JOIN v_records r ON r.id = f.cid",
                 [v for k in keys for v in (k["cid"], k["world_from"], k["rec_from"])],

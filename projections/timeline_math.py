@@ -9,7 +9,9 @@ rows, and every query "as of a world date, as known at a ledger time" is one ran
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from ledger.domain.vocab import COMMITMENT_UNRESOLVED
@@ -130,30 +132,32 @@ def segments(state: dict[str, Any]) -> list[Segment]:
 
 def derived(segment: dict[str, Any], day: str) -> dict[str, Any]:
     """Overdue, days overdue and lateness of a board row on world date `day` (ISO)."""
-    from datetime import date
-
     status = segment["status"]
     due_on = segment["due_on"]
     original = segment["original_due_on"]
-    unresolved = status in COMMITMENT_UNRESOLVED
-    today = date.fromisoformat(day)
-
-    def late_by(on: str | None) -> int | None:
-        if on is None or not unresolved:
-            return None
-        days = (today - date.fromisoformat(on)).days
-        return days if days > 0 else None
-
-    def fulfilled_late(on: str | None) -> bool | None:
-        if on is None or status != "fulfilled":
-            return None
-        return bool(segment["status_since"] > on)
-
-    days = late_by(due_on)
+    if status in COMMITMENT_UNRESOLVED:
+        days = _days_between(due_on, day)
+        return {
+            "overdue": days is not None,
+            "days_overdue": days,
+            "days_overdue_original": _days_between(original, day),
+            "fulfilled_late": None,
+            "fulfilled_late_original": None,
+        }
+    fulfilled = status == "fulfilled"
+    since = segment["status_since"]
     return {
-        "overdue": days is not None,
-        "days_overdue": days,
-        "days_overdue_original": late_by(original),
-        "fulfilled_late": fulfilled_late(due_on),
-        "fulfilled_late_original": fulfilled_late(original),
+        "overdue": False,
+        "days_overdue": None,
+        "days_overdue_original": None,
+        "fulfilled_late": since > due_on if fulfilled and due_on is not None else None,
+        "fulfilled_late_original": since > original if fulfilled and original is not None else None,
     }
+
+
+@functools.lru_cache(maxsize=4096)
+def _days_between(due_on: str | None, day: str) -> int | None:
+    """Days from a due date (ISO) to `day` when `day` is later, else None."""
+    if due_on is None or due_on >= day:
+        return None
+    return (date.fromisoformat(day) - date.fromisoformat(due_on)).days
