@@ -22,7 +22,7 @@ from ledger.domain.errors import InvalidInput
 from ledger.domain.vocab import COMMITMENT_UNRESOLVED
 from projections.db import FOREVER_RECORDED, Sql
 from projections.records import recorded_key
-from projections.timeline_math import FOREVER, derived
+from projections.timeline_math import FOREVER, days_between, derived
 
 _UNRESOLVED = tuple(sorted(COMMITMENT_UNRESOLVED))
 MAX_LIMIT = 500
@@ -646,7 +646,7 @@ class Views:
         for r in rows:
             due = r["due_on"]
             if due < day:
-                days = (date.fromisoformat(day) - date.fromisoformat(due)).days
+                days = days_between(due, day)
                 items.append(
                     self._follow_up(
                         "deadline_passed",
@@ -660,7 +660,7 @@ class Views:
                     )
                 )
             elif due >= day:
-                days = (date.fromisoformat(due) - date.fromisoformat(day)).days
+                days = days_between(day, due)
                 items.append(
                     self._follow_up(
                         "deadline_upcoming",

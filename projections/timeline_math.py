@@ -155,9 +155,14 @@ def derived(segment: dict[str, Any], day: str) -> dict[str, Any]:
     }
 
 
+def days_between(earlier: str, later: str) -> int:
+    """Days from one ISO date to another (negative when `later` is the earlier one)."""
+    return (date.fromisoformat(later) - date.fromisoformat(earlier)).days
+
+
 @functools.lru_cache(maxsize=4096)
 def _days_between(due_on: str | None, day: str) -> int | None:
     """Days from a due date (ISO) to `day` when `day` is later, else None."""
     if due_on is None or due_on >= day:
         return None
-    return (date.fromisoformat(day) - date.fromisoformat(due_on)).days
+    return days_between(due_on, day)

@@ -6,13 +6,13 @@ by the date they have waited since."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 from uuid import UUID
 
 from api.services import Services
 from api.web.render import label, on_date, precision_on, world_date
 from projections.queries import MAX_LIMIT, When
+from projections.timeline_math import days_between
 
 #: The field of each record kind that holds its own world date.
 _MADE = {"inquiry": "asked_at", "incident": "occurred_at", "claim": "made_at"}
@@ -56,10 +56,10 @@ def _shown(
         said = f" (“{due['text']}”)" if due.get("text") else ""
         status = label(record["status"])
         if code == "deadline_passed":
-            days = _days(due["on"], when.day)
+            days = days_between(due["on"], when.day)
             reason = f"deadline {on}{said} passed unresolved; {status}, {_count(days)} overdue"
             return {**item, "date_text": on, "reason_text": reason}
-        days = _days(when.day, due["on"])
+        days = days_between(when.day, due["on"])
         reason = f"due {on}{said}, in {_count(days)}; {status}"
         return {**item, "date_text": on, "reason_text": reason}
     kind = item["record"]["kind"]
@@ -88,10 +88,6 @@ def _precision_on(services: Services, kind: str, record: dict[str, Any], day: st
     if str(record.get(_MADE.get(kind, ""), ""))[:10] == day:
         return own
     return precision_on(services.ledger.history(kind, UUID(record["id"])), day, own)
-
-
-def _days(earlier: str, later: str) -> int:
-    return (date.fromisoformat(later) - date.fromisoformat(earlier)).days
 
 
 def _count(days: int) -> str:
