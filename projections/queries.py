@@ -184,11 +184,13 @@ class Views:
         statuses = _UNRESOLVED if overdue and status is None else (status,)
         after = decode_cursor(cursor, [str, str]) if cursor else None
         with self.records_view.read() as sql:
-            source, when = self._board_source(sql, when)
-            spans = ("all",) if when.known or source else ("last", "earlier")
+            # The rows' `when` may leave out a ledger time every row precedes; the items'
+            # texts and versions are still shown as known at that time.
+            source, rows_when = self._board_source(sql, when)
+            spans = ("all",) if rows_when.known or source else ("last", "earlier")
             for span, one_status in itertools.product(spans, statuses):
                 table, where, params = self._board_where(
-                    source, when, span=span, **{**filters, "status": one_status}
+                    source, rows_when, span=span, **{**filters, "status": one_status}
                 )
                 if after is not None:
                     where.append("(b.due_key > ? OR (b.due_key = ? AND b.cid > ?))")
@@ -255,8 +257,8 @@ class Views:
 
     def _board_source(self, sql: Sql, when: When) -> tuple[tuple[str, str] | None, When]:
         """Which month slices answer `when` (see `projections.slices`), or None to read the
-        board rows themselves; and `when` itself, without a ledger time that every recorded
-        row precedes."""
+        board rows themselves; and the `when` to read the rows at, without a ledger time
+        that every change of the rows precedes."""
         horizon = {r["axis"]: r["bucket"] for r in sql.rows("SELECT * FROM v_board_horizon")}
         if when.known is not None and when.known[:7] > horizon.get("r", ""):
             when = When(when.day, None)  # later than anything recorded: all of it counts

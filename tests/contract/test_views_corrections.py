@@ -449,3 +449,32 @@ def test_a_corrected_text_shows_as_it_was_known_then(
         )
     (withheld,) = q.board(when=q.when(AT, before), ids=[sid(WARREN)]).items
     assert withheld["text"] == REDACTED
+
+
+def test_a_text_corrected_after_the_boards_last_change_shows_as_it_was_known_then(
+    ledger: Ledger, clock: ManualClock, founded: Followers
+) -> None:
+    """A ledger time in a month later than every change of the board's rows reads the rows
+    as they are now, and the texts and versions as they were known at that time."""
+    q = founded.queries
+    (original,) = q.board(when=q.when(AT), ids=[sid(WARREN)]).items
+    clock.set(utc(2018, 3, 5, 9))
+    run(
+        ledger,
+        "commitment.correction",
+        WARREN,
+        field="text",
+        value="Recommendations to the mayor on immigration policing, in writing.",
+        reason="the quote was shortened",
+        sources=[ARTICLE],
+    )
+    founded.catch_up()
+    with founded.views["records"].read() as sql:
+        horizon = sql.one("SELECT bucket FROM v_board_horizon WHERE axis = 'r'")
+    assert horizon is not None and horizon["bucket"] < "2018-03"  # a correction moves no row
+    before = utc(2018, 3, 4, 12)
+    for day in (AT, date(2018, 3, 4), date(2018, 3, 5)):
+        (then,) = q.board(when=q.when(day, before), ids=[sid(WARREN)]).items
+        assert (then["text"], then["version"]) == (original["text"], original["version"]), day
+        (now,) = q.board(when=q.when(day), ids=[sid(WARREN)]).items
+        assert now["text"].endswith("in writing.") and now["version"] > original["version"]
