@@ -125,6 +125,14 @@ def _row_statement(query: str) -> tuple[str, str, list[str] | None, str] | None:
 _PG_COLUMN_TYPES: dict[str, dict[str, str]] = {}
 
 
+def index_name(statement: str) -> str:
+    """The name a CREATE INDEX IF NOT EXISTS statement gives its index."""
+    found = re.match(r"CREATE INDEX IF NOT EXISTS (\w+) ON ", statement)
+    if found is None:
+        raise ValueError(f"not a CREATE INDEX IF NOT EXISTS statement: {statement!r}")
+    return found.group(1)
+
+
 class ViewStore(Protocol):
     """What followers and queries need of a view recorder, on either database."""
 
@@ -135,6 +143,10 @@ class ViewStore(Protocol):
     def read(self) -> Any: ...
 
     def track(self, sql: Sql, tracking: Tracking) -> None: ...
+
+    def drop_query_indexes(self) -> None: ...
+
+    def build_query_indexes(self) -> None: ...
 
     def max_tracking_id(self, application_name: str) -> int | None: ...
 
@@ -156,12 +168,31 @@ class _ViewTables:
     TABLES: ClassVar[list[str]] = []
     SQLITE_TABLES: ClassVar[list[str]] = []
     POSTGRES_TABLES: ClassVar[list[str]] = []
+    #: Indexes only the queries read, never the follower itself: a long catch-up drops them
+    #: and builds them again at its end, as sorting a table once costs far less than adding
+    #: each row to each index. Opening a view creates any that are missing, so a process
+    #: that dies in a long catch-up leaves them to be built by the next one.
+    QUERY_INDEXES: ClassVar[list[str]] = []
+    #: Run before the query indexes are built: more for sorting than a follower's batch needs.
+    INDEX_BUILD: ClassVar[tuple[str, ...]] = ()
     dialect: ClassVar[str]
 
     @classmethod
     def ddl(cls) -> list[str]:
         extra = cls.SQLITE_TABLES if cls.dialect == "sqlite" else cls.POSTGRES_TABLES
-        return [*cls.TABLES, *extra]
+        return [*cls.TABLES, *extra, *cls.QUERY_INDEXES]
+
+    def drop_query_indexes(self) -> None:
+        with self.write() as sql:  # type: ignore[attr-defined]
+            for statement in self.QUERY_INDEXES:
+                sql.run(f"DROP INDEX IF EXISTS {index_name(statement)}")
+
+    def build_query_indexes(self) -> None:
+        with self.write() as sql:  # type: ignore[attr-defined]
+            for setting in self.INDEX_BUILD:
+                sql.run(setting)
+            for statement in self.QUERY_INDEXES:
+                sql.run(statement)
 
     @contextmanager
     def batch(self, tracking: Tracking, after: int | None) -> Iterator[Sql]:
@@ -189,6 +220,8 @@ def _sqlite_writer(path: str) -> threading.RLock:
 
 class SQLiteView(_ViewTables, SQLiteTrackingRecorder):
     dialect = "sqlite"
+    # A second thread sorts beside the first (1M events: the slices' indexes 10.3 -> 8.0 s).
+    INDEX_BUILD = ("PRAGMA threads = 2",)
 
     def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
@@ -230,6 +263,7 @@ class SQLiteView(_ViewTables, SQLiteTrackingRecorder):
 
 class PostgresView(_ViewTables, PostgresTrackingRecorder):
     dialect = "postgres"
+    INDEX_BUILD = ("SET LOCAL maintenance_work_mem = '256MB'",)
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)

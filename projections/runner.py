@@ -62,11 +62,13 @@ from projections.timeline import (
 log = logging.getLogger("ledger.followers")
 #: Tables whose rows record when something happened, not what the log holds.
 SIGNED_AT_TIMES = frozenset({"i_checkpoints"})
-#: A catch-up that feeds a follower at least this many events ends by refreshing the
-#: PostgreSQL planner's statistics of the follower's tables: a rebuilt or first-built view
-#: is planned for its real size at once, without waiting for autovacuum (which a server may
-#: run late, or not at all).
-ANALYZE_AFTER = 50_000
+#: A catch-up that starts at least this many events behind (a rebuild, a first start) is
+#: a *bulk* catch-up for that follower: it drops the indexes only queries read, and at its
+#: end builds them again, then refreshes the PostgreSQL planner's statistics of the
+#: follower's tables, so a rebuilt view is planned for its real size at once, without waiting
+#: for autovacuum (which a server may run late, or not at all). Meanwhile queries of that
+#: view still answer, from what it holds so far, but without those indexes.
+BULK_AFTER = 50_000
 #: Most events a follower takes in one transaction. Long catch-ups (a rebuild, a first start)
 #: run faster in fewer, larger transactions: each commit writes the index pages it touched,
 #: and a page touched by many events of a batch is written once. At 100k events, 20,000
@@ -184,13 +186,32 @@ class Followers:
         limit: int | None = None,
         progress: Callable[[int], None] | None = None,
         stop: threading.Event | None = None,
-        analyze_after: int = ANALYZE_AFTER,
+        bulk_after: int = BULK_AFTER,
     ) -> int:
         """Feed the named followers until they reach the head of the log (or `limit` events);
         returns how many events were processed. Followers at one position share each read."""
         names = names or self.names
+        head = self.ledger.last_position()
+        ahead = limit if limit is not None else head
+        bulk = [n for n in names if min(ahead, head - self.position(n)) >= bulk_after]
+        try:
+            for name in bulk:
+                self.views[name].drop_query_indexes()
+            return self._feed(names, batch, limit, progress, stop)
+        finally:
+            for name in bulk:
+                self.views[name].build_query_indexes()
+                self._analyze(name)
+
+    def _feed(
+        self,
+        names: tuple[str, ...],
+        batch: int,
+        limit: int | None,
+        progress: Callable[[int], None] | None,
+        stop: threading.Event | None,
+    ) -> int:
         done = 0
-        fed = dict.fromkeys(names, 0)
         while not (stop and stop.is_set()):
             positions = {name: self.position(name) for name in names}
             start = min(positions.values())
@@ -208,13 +229,9 @@ class Followers:
                 mine = [item for item in events if item[1] > position]
                 if mine:
                     self._commit(name, mine, position, last)
-                    fed[name] += len(mine)
             done += len(notifications)
             if progress:
                 progress(len(notifications))
-        for name, count in fed.items():
-            if count >= analyze_after and not (stop and stop.is_set()):
-                self._analyze(name)
         return done
 
     def _analyze(self, name: str) -> None:

@@ -25,6 +25,8 @@ rows themselves (the general case).
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -57,24 +59,25 @@ TABLES = [
     "world_to TEXT NOT NULL, rec_to TEXT NOT NULL, status TEXT NOT NULL, due_on TEXT, "
     "due_key TEXT NOT NULL, kind TEXT NOT NULL, made_by TEXT NOT NULL, assignee TEXT, "
     "retracted INTEGER NOT NULL, PRIMARY KEY (axis, bucket, cid, world_from, rec_from))",
-    # Each filter's index ends with what the two clocks and the filters test, so a page is
-    # found in the index alone; only the rows on the page are read.
-    *(
-        f"CREATE INDEX IF NOT EXISTS v_slices_{name} ON v_board_slices "
-        f"(axis, bucket, {lead}due_key, cid, {_TESTED})"
-        for name, lead in (
-            ("order", ""),
-            ("status", "status, "),
-            ("made_by", "made_by, "),
-            ("assignee", "assignee, "),
-        )
-    ),
     "CREATE INDEX IF NOT EXISTS v_slices_row ON v_board_slices (cid, world_from, rec_from)",
     "CREATE TABLE IF NOT EXISTS v_board_horizon (axis TEXT PRIMARY KEY, bucket TEXT NOT NULL)",
+]
+#: Each filter's index ends with what the two clocks and the filters test, so a page is
+#: found in the index alone; only the rows on the page are read.
+QUERY_INDEXES = [
+    f"CREATE INDEX IF NOT EXISTS v_slices_{name} ON v_board_slices "
+    f"(axis, bucket, {lead}due_key, cid, {_TESTED})"
+    for name, lead in (
+        ("order", ""),
+        ("status", "status, "),
+        ("made_by", "made_by, "),
+        ("assignee", "assignee, "),
+    )
 ]
 SLICE_TABLES = ("v_board_slices", "v_board_horizon")
 
 _COLUMNS = ", ".join(SLICE_COLUMNS)
+_slice_columns = operator.itemgetter(*SLICE_COLUMNS)
 _INSERT_SELECT = f"INSERT INTO v_board_slices (axis, bucket, {_COLUMNS}) SELECT"
 _INSERT = (
     f"INSERT INTO v_board_slices (axis, bucket, {_COLUMNS}) "
@@ -82,12 +85,15 @@ _INSERT = (
 )
 
 
-def months(first: str, last: str) -> Iterator[str]:
+@functools.lru_cache(maxsize=65536)
+def months(first: str, last: str) -> tuple[str, ...]:
     """Every month from `first` to `last` ('YYYY-MM'), both included."""
+    found = []
     year, month = int(first[:4]), int(first[5:7])
     while (key := f"{year:04d}-{month:02d}") <= last:
-        yield key
+        found.append(key)
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return tuple(found)
 
 
 def _month_end(month: str) -> str:
@@ -97,6 +103,7 @@ def _month_end(month: str) -> str:
     return (first_next - timedelta(days=1)).isoformat()
 
 
+@functools.lru_cache(maxsize=65536)
 def _day_before(day: str) -> str:
     return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
@@ -174,14 +181,11 @@ def write(
             "AND bucket = ? AND rec_to = ? ON CONFLICT DO NOTHING",
             [month, horizons.before["r"], FOREVER_RECORDED],
         )
-    sql.many(
-        _INSERT,
-        [
-            (axis, month, *(row[c] for c in SLICE_COLUMNS))
-            for row in rows
-            for axis, month in horizons.slices(row, timezone)
-        ],
-    )
+    sliced: list[tuple[Any, ...]] = []
+    for row in rows:
+        columns = _slice_columns(row)
+        sliced.extend((axis, month, *columns) for axis, month in horizons.slices(row, timezone))
+    sql.many(_INSERT, sliced)
     for axis in ("w", "r"):
         if horizons.now[axis] != horizons.before[axis]:
             sql.run(

@@ -26,7 +26,7 @@ from ledger.domain.vocab import (
     INCIDENT_REVIEW_STATUSES,
     INQUIRY_STATUSES,
 )
-from projections.db import Sql
+from projections.db import Sql, index_name
 from projections.queries import Views, When
 from projections.runner import Followers
 from projections.watcher import DeadlineWatcher
@@ -519,6 +519,65 @@ def test_each_follower_counts_the_time_it_spends_on_its_own_batches(
     assert followers.spent["timeline"] > 0 and followers.spent["integrity"] > 0
 
 
+def _indexes(followers: Followers, name: str) -> set[str]:
+    view = followers.views[name]
+    with view.read() as sql:
+        if view.dialect == "sqlite":
+            rows = sql.rows("SELECT name FROM sqlite_master WHERE type = 'index'")
+        else:
+            rows = sql.rows(
+                "SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema()"
+            )
+    return {r["name"] for r in rows}
+
+
+def _query_indexes(followers: Followers) -> set[str]:
+    found = {index_name(s) for s in followers.views["records"].QUERY_INDEXES}
+    assert {"v_board_status", "v_slices_order", "v_versions_known"} <= found
+    return found
+
+
+def test_a_bulk_catch_up_builds_the_query_indexes_at_its_end_and_the_same_rows(
+    ledger: Ledger, clock: ManualClock, followers: Followers
+) -> None:
+    """A catch-up far behind drops the indexes only queries read, feeds the followers without
+    them, and builds them again at its end; the board answers meanwhile, from what the view
+    holds so far."""
+    import_founding_case(ledger)
+    _history(ledger, clock, followers)
+    query_indexes = _query_indexes(followers)
+    assert query_indexes <= _indexes(followers, "records")
+    reference = _rebuilt(followers)  # a log this short is not a bulk catch-up by default
+    for name in NAMES:
+        followers.rebuild(name)
+    q = followers.queries
+    during: list[tuple[set[str], int]] = []
+
+    def look(_count: int) -> None:
+        board = q.board(when=q.when(date(2017, 9, 23)), limit=500)
+        during.append((_indexes(followers, "records"), len(board.items)))
+
+    followers.catch_up(batch=5, bulk_after=1, progress=look)
+    assert len(during) > 2
+    assert all(not (query_indexes & found) for found, _ in during)
+    assert during[-1][1] > 0  # the board filled as the follower went
+    assert query_indexes <= _indexes(followers, "records")
+    assert _incremental(followers) == reference
+
+
+def test_query_indexes_a_dead_bulk_catch_up_left_dropped_are_built_when_views_open(
+    ledger: Ledger, founded: Followers, clock: ManualClock
+) -> None:
+    query_indexes = _query_indexes(founded)
+    founded.views["records"].drop_query_indexes()
+    assert not query_indexes & _indexes(founded, "records")
+    reopened = Followers(ledger, clock=clock)
+    try:
+        assert query_indexes <= _indexes(reopened, "records")
+    finally:
+        reopened.close()
+
+
 def test_a_board_built_before_month_slices_is_built_again(
     ledger: Ledger, founded: Followers, clock: ManualClock
 ) -> None:
@@ -564,11 +623,11 @@ def test_a_long_catch_up_leaves_postgresql_planning_for_the_views_real_size(
     try:
         import_founding_case(ledger)
         # Fed fewer events than the threshold: the statistics are left to autovacuum.
-        followers.catch_up(("records",), analyze_after=ledger.last_position() + 1)
+        followers.catch_up(("records",), bulk_after=ledger.last_position() + 1)
         assert board_rows() > 0
         assert planned_rows() < 0  # never analyzed
         followers.rebuild("records")
-        followers.catch_up(("records",), analyze_after=1)
+        followers.catch_up(("records",), bulk_after=1)
         assert planned_rows() == board_rows()
     finally:
         followers.close()
