@@ -406,13 +406,7 @@ def test_corrections_change_the_views_from_when_they_were_recorded(
     ]
 
 
-def test_a_corrected_text_shows_as_it_was_known_then(
-    ledger: Ledger, clock: ManualClock, founded: Followers
-) -> None:
-    q = founded.queries
-    (original,) = q.board(when=q.when(AT), ids=[sid(WARREN)]).items
-    (claim_then,) = q.records("claim", when=q.when(AT), ids=[sid(CLAIM_NO_ENFORCEMENT)]).items
-    clock.set(utc(2017, 9, 24, 9))
+def _correct_warrens_text(ledger: Ledger) -> None:
     run(
         ledger,
         "commitment.correction",
@@ -422,6 +416,16 @@ def test_a_corrected_text_shows_as_it_was_known_then(
         reason="the quote was shortened",
         sources=[ARTICLE],
     )
+
+
+def test_a_corrected_text_shows_as_it_was_known_then(
+    ledger: Ledger, clock: ManualClock, founded: Followers
+) -> None:
+    q = founded.queries
+    (original,) = q.board(when=q.when(AT), ids=[sid(WARREN)]).items
+    (claim_then,) = q.records("claim", when=q.when(AT), ids=[sid(CLAIM_NO_ENFORCEMENT)]).items
+    clock.set(utc(2017, 9, 24, 9))
+    _correct_warrens_text(ledger)
     run(
         ledger,
         "claim.correction",
@@ -459,15 +463,7 @@ def test_a_text_corrected_after_the_boards_last_change_shows_as_it_was_known_the
     q = founded.queries
     (original,) = q.board(when=q.when(AT), ids=[sid(WARREN)]).items
     clock.set(utc(2018, 3, 5, 9))
-    run(
-        ledger,
-        "commitment.correction",
-        WARREN,
-        field="text",
-        value="Recommendations to the mayor on immigration policing, in writing.",
-        reason="the quote was shortened",
-        sources=[ARTICLE],
-    )
+    _correct_warrens_text(ledger)
     founded.catch_up()
     with founded.views["records"].read() as sql:
         horizon = sql.one("SELECT bucket FROM v_board_horizon WHERE axis = 'r'")
