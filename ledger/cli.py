@@ -371,7 +371,13 @@ def rebuild(
     one transaction, and whichever process holds it replays it from the start."""
     import time
 
-    from projections.runner import FOLLOWERS, REBUILT_BY_DEFAULT, FollowerLock, Followers
+    from projections.runner import (
+        BULK_AFTER,
+        FOLLOWERS,
+        REBUILT_BY_DEFAULT,
+        FollowerLock,
+        Followers,
+    )
 
     names = (view,) if view else REBUILT_BY_DEFAULT
     for name in names:
@@ -394,8 +400,13 @@ def rebuild(
                     lock = FollowerLock(ledger.settings.store, name)
                     if lock.try_acquire():
 
-                        def advance(n: int, task: Any = task) -> None:
-                            progress.advance(task, n)
+                        def advance(n: int, task: Any = task, name: str = name) -> None:
+                            # A long replay ends by building the indexes queries read.
+                            last = followers.position(name) >= head >= BULK_AFTER
+                            what = (
+                                f"building the indexes of {name}" if last else f"rebuilding {name}"
+                            )
+                            progress.update(task, advance=n, description=what)
 
                         try:
                             followers.catch_up((name,), progress=advance)
