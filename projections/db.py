@@ -183,11 +183,15 @@ class _ViewTables:
         return [*cls.TABLES, *extra, *cls.QUERY_INDEXES]
 
     def drop_query_indexes(self) -> None:
+        if not self.QUERY_INDEXES:
+            return  # no write transaction (and on SQLite no writer lock) for nothing
         with self.write() as sql:  # type: ignore[attr-defined]
             for statement in self.QUERY_INDEXES:
                 sql.run(f"DROP INDEX IF EXISTS {index_name(statement)}")
 
     def build_query_indexes(self) -> None:
+        if not self.QUERY_INDEXES:
+            return
         with self.write() as sql:  # type: ignore[attr-defined]
             for setting in self.INDEX_BUILD:
                 sql.run(setting)
