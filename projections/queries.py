@@ -84,6 +84,11 @@ def _fits(value: Any, shape: Any) -> bool:
     return type(value) is str and "\x00" not in value and len(value) <= 500
 
 
+def _topics(data: dict[str, Any]) -> list[str]:
+    """A record's topics, in order, from its data as shown (topics cannot be redacted)."""
+    return sorted(set(data.get("topics") or []))
+
+
 def _plus(day: str, days: int) -> str:
     return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
 
@@ -330,7 +335,6 @@ class Views:
         self, sql: Sql, rows: list[dict[str, Any]], when: When
     ) -> list[dict[str, Any]]:
         ids = [r["cid"] for r in rows]
-        topics = self._topics(sql, ids)
         versions = self._versions(sql, ids, when) if when.known else {}
         earlier = self._known_values(sql, ids, when)
         items = []
@@ -367,7 +371,7 @@ class Views:
                     }
                     if r["last_reason"]
                     else None,
-                    "topics": topics.get(r["cid"], []),
+                    "topics": _topics(data),
                     "version": versions.get(r["cid"], r["current_version"]),
                     "retracted": bool(r["retracted"]),
                     "redacted": sorted(data.get("redacted", {})),
@@ -388,19 +392,6 @@ class Views:
             [*ids, when.known],
         ):
             out.setdefault(row["record_id"], {}).setdefault(row["field"], orjson.loads(row["old"]))
-        return out
-
-    @staticmethod
-    def _topics(sql: Sql, ids: list[str]) -> dict[str, list[str]]:
-        if not ids:
-            return {}
-        out: dict[str, list[str]] = {}
-        for row in sql.rows(
-            f"SELECT record_id, topic FROM v_topics WHERE record_id IN ({','.join('?' * len(ids))})"
-            " ORDER BY topic",
-            ids,
-        ):
-            out.setdefault(row["record_id"], []).append(row["topic"])
         return out
 
     @staticmethod
@@ -484,13 +475,9 @@ class Views:
                     break
                 items.append(row)
                 last = row
-            topics = self._topics(sql, [i["id"] for i in items])
             versions = self._versions(sql, [i["id"] for i in items], when) if when.known else {}
             earlier = self._known_values(sql, [i["id"] for i in items], when)
-        page = [
-            self._record_item(row, when, topics, versions, earlier.get(row["id"], {}))
-            for row in items
-        ]
+        page = [self._record_item(row, when, versions, earlier.get(row["id"], {})) for row in items]
         return Page(page, encode_cursor([last["made_on"], last["id"]]) if more and last else None)
 
     def _scan(
@@ -514,7 +501,6 @@ class Views:
     def _record_item(
         row: dict[str, Any],
         when: When,
-        topics: dict[str, list[str]],
         versions: dict[str, int],
         earlier: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
@@ -526,7 +512,7 @@ class Views:
             **{k: v for k, v in data.items() if k not in ("redacted",)},
             "status": row["status_now"],
             "status_since": row["status_since"],
-            "topics": topics.get(row["id"], []),
+            "topics": _topics(data),
             "version": versions.get(row["id"], row["version"]),
             "retracted": row["retracted_at"] is not None
             and row["retracted_at"] <= when.known_or_forever,

@@ -474,3 +474,31 @@ def test_a_text_corrected_after_the_boards_last_change_shows_as_it_was_known_the
         assert (then["text"], then["version"]) == (original["text"], original["version"]), day
         (now,) = q.board(when=q.when(day), ids=[sid(WARREN)]).items
         assert now["text"].endswith("in writing.") and now["version"] > original["version"]
+
+
+def test_corrected_topics_show_as_they_were_known_then(
+    ledger: Ledger, clock: ManualClock, founded: Followers
+) -> None:
+    q = founded.queries
+    (original,) = q.board(when=q.when(AT), ids=[sid(WARREN)]).items
+    assert TOPIC in original["topics"] and "policing" not in original["topics"]
+    clock.set(utc(2017, 9, 24, 9))
+    run(
+        ledger,
+        "commitment.correction",
+        WARREN,
+        field="topics",
+        value=["policing", TOPIC, "policing"],
+        reason="a second topic",
+        sources=[ARTICLE],
+    )
+    founded.catch_up()
+    before = utc(2017, 9, 24, 8)
+    for read in (
+        lambda when: q.board(when=when, ids=[sid(WARREN)]).items,
+        lambda when: q.records("commitment", when=when, ids=[sid(WARREN)]).items,
+    ):
+        ((now,), (then,)) = read(q.when(AT)), read(q.when(AT, before))
+        assert now["topics"] == sorted(["policing", TOPIC])
+        assert then["topics"] == original["topics"]
+    assert ids(q.board(when=q.when(AT), topic="policing")) == [sid(WARREN)]
