@@ -125,6 +125,12 @@ def _row_statement(query: str) -> tuple[str, str, list[str] | None, str] | None:
 _PG_COLUMN_TYPES: dict[str, dict[str, str]] = {}
 
 
+def _table_name(statement: str) -> str | None:
+    """The name a CREATE TABLE IF NOT EXISTS statement gives its table, if it is one."""
+    found = re.match(r"CREATE TABLE IF NOT EXISTS (\w+) ", statement)
+    return found.group(1) if found else None
+
+
 def index_name(statement: str) -> str:
     """The name a CREATE INDEX IF NOT EXISTS statement gives its index."""
     found = re.match(r"CREATE INDEX IF NOT EXISTS (\w+) ON ", statement)
@@ -175,12 +181,24 @@ class _ViewTables:
     QUERY_INDEXES: ClassVar[list[str]] = []
     #: Run before the query indexes are built: more for sorting than a follower's batch needs.
     INDEX_BUILD: ClassVar[tuple[str, ...]] = ()
+    #: Tables SQLite keeps in the order of their primary key (WITHOUT ROWID): one B-tree
+    #: instead of a table and an index of its key, so a row found by its key costs one
+    #: descent instead of two, and each insert writes one tree fewer.
+    CLUSTERED: ClassVar[tuple[str, ...]] = ()
     dialect: ClassVar[str]
 
     @classmethod
     def ddl(cls) -> list[str]:
-        extra = cls.SQLITE_TABLES if cls.dialect == "sqlite" else cls.POSTGRES_TABLES
-        return [*cls.TABLES, *extra, *cls.QUERY_INDEXES]
+        if cls.dialect == "sqlite":
+            tables = [
+                f"{statement} WITHOUT ROWID"
+                if _table_name(statement) in cls.CLUSTERED
+                else statement
+                for statement in [*cls.TABLES, *cls.SQLITE_TABLES]
+            ]
+        else:
+            tables = [*cls.TABLES, *cls.POSTGRES_TABLES]
+        return [*tables, *cls.QUERY_INDEXES]
 
     def drop_query_indexes(self) -> None:
         if not self.QUERY_INDEXES:

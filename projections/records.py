@@ -111,6 +111,8 @@ RECORD_TABLES = (
 class SQLiteRecordsView(SQLiteView):
     TABLES: ClassVar = _TABLES
     QUERY_INDEXES: ClassVar = _QUERY_INDEXES
+    # A board page reads its rows, their records and (for a topic) its slices by key.
+    CLUSTERED: ClassVar = ("v_records", "v_board", "v_board_slices")
 
 
 class PostgresRecordsView(PostgresView):

@@ -86,3 +86,24 @@ def test_inserts_upserts_and_keyed_deletes_of_many_rows(ledger: Ledger) -> None:
 )
 def test_which_statements_take_many_rows_at_once(query: str, shape: Any) -> None:
     assert _row_statement(query) == shape
+
+
+def test_board_tables_are_kept_in_key_order_on_sqlite(ledger: Ledger) -> None:
+    """A board page reads its rows, records and slices by key: on SQLite each is one B-tree
+    (WITHOUT ROWID); PostgreSQL takes the same tables as they are written."""
+    followers = Followers(ledger)
+    try:
+        view = followers.views["records"]
+        clustered = {"v_records", "v_board", "v_board_slices"}
+        if view.dialect == "sqlite":
+            with view.read() as sql:
+                ddl = {
+                    r["name"]: r["sql"]
+                    for r in sql.rows("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+                }
+            assert {t for t, s in ddl.items() if s.endswith("WITHOUT ROWID")} >= clustered
+            assert not ddl["v_cfacts"].endswith("WITHOUT ROWID")
+        else:
+            assert not [s for s in view.ddl() if "WITHOUT ROWID" in s]
+    finally:
+        followers.close()
