@@ -316,16 +316,22 @@ class Views:
         if topic is not None and span == "count":
             where.append("b.cid IN (SELECT record_id FROM v_topics WHERE topic = ?)")
             params.append(topic)
+        # Tests of the due date also bound `due_key` (the due date, or FOREVER without one),
+        # which the indexes hold in page order: a page's range ends where the dates do,
+        # instead of running on through every later row of its month.
         if overdue is not None:
             test = "b.status IN (?,?,?) AND b.due_on < ?"
             where.append(test if overdue else f"NOT ({test} AND b.due_on IS NOT NULL)")
             params += [*_UNRESOLVED, when.day]
+            if overdue:
+                where.append("b.due_key < ?")
+                params.append(when.day)
         if due_from is not None:
-            where.append("b.due_on >= ?")
-            params.append(due_from)
+            where.append("b.due_on >= ? AND b.due_key >= ?")
+            params += [due_from, due_from]
         if due_to is not None:
-            where.append("b.due_on <= ?")
-            params.append(due_to)
+            where.append("b.due_on <= ? AND b.due_key <= ?")
+            params += [due_to, due_to]
         if ids is not None:
             where.append(f"b.cid IN ({','.join('?' * len(ids)) or 'NULL'})")
             params += ids

@@ -534,3 +534,41 @@ def test_board_and_records_pages_visit_every_item_exactly_once(
     pages = every_page(lambda c: q.follow_ups(when=when, limit=4, cursor=c))
     assert [i["id"] for p in pages for i in p] == ids(queue)
     assert {sid(WARREN_MEET_LEADERS), sid(CONRAD_MEET_ICE)}.isdisjoint(ids(queue))
+
+
+def test_due_date_filters_select_what_the_whole_board_shows(
+    ledger: Ledger, founded: Followers
+) -> None:
+    """`overdue`, `due_from` and `due_to` keep exactly the items of the whole board whose
+    due dates pass the test (those without a due date pass none), page after page."""
+    _more_commitments(ledger, 14)
+    founded.catch_up()
+    q = founded.queries
+    for day, known in (
+        (date(2017, 9, 30), None),
+        (date(2017, 10, 3), None),
+        (date(2017, 10, 3), utc(2017, 9, 30)),
+    ):
+        when = q.when(day, known)
+        whole = q.board(when=when, limit=500).items
+        assert any(i["due"] is None for i in whole)
+
+        def due(item: dict[str, Any]) -> str | None:
+            return item["due"]["on"] if item["due"] else None
+
+        expected = {
+            "overdue": [i["id"] for i in whole if i["overdue"]],
+            "not overdue": [i["id"] for i in whole if not i["overdue"]],
+            "from": [i["id"] for i in whole if (due(i) or "") >= "2017-10-02"],
+            "to": [i["id"] for i in whole if due(i) is not None and due(i) <= "2017-10-02"],
+        }
+        assert expected["overdue"] and expected["from"] and expected["to"]
+        filters: dict[str, dict[str, Any]] = {
+            "overdue": {"overdue": True},
+            "not overdue": {"overdue": False},
+            "from": {"due_from": "2017-10-02"},
+            "to": {"due_to": "2017-10-02"},
+        }
+        for name, f in filters.items():
+            pages = every_page(lambda c, f=f, w=when: q.board(when=w, limit=2, cursor=c, **f))
+            assert [i["id"] for p in pages for i in p] == expected[name], (day, known, name)
