@@ -88,7 +88,7 @@ _QUERY_INDEXES = [
     "CREATE INDEX IF NOT EXISTS v_board_made_by ON v_board "
     "(made_by, rec_to, world_to, due_key, cid)",
     "CREATE INDEX IF NOT EXISTS v_board_assignee ON v_board "
-    "(assignee, rec_to, world_to, due_key, cid)",
+    "(assignee, rec_to, world_to, due_key, cid) WHERE assignee IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS v_board_known ON v_board (due_key, cid)",
     *slices.QUERY_INDEXES,
 ]

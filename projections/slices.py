@@ -64,14 +64,15 @@ TABLES = [
 ]
 #: Each filter's index ends with what the two clocks and the filters test, so a page is
 #: found in the index alone; only the rows on the page are read.
+#: Only directives have an assignee: its index holds the slices that name one.
 QUERY_INDEXES = [
     f"CREATE INDEX IF NOT EXISTS v_slices_{name} ON v_board_slices "
-    f"(axis, bucket, {lead}due_key, cid, {_TESTED})"
-    for name, lead in (
-        ("order", ""),
-        ("status", "status, "),
-        ("made_by", "made_by, "),
-        ("assignee", "assignee, "),
+    f"(axis, bucket, {lead}due_key, cid, {_TESTED}){where}"
+    for name, lead, where in (
+        ("order", "", ""),
+        ("status", "status, ", ""),
+        ("made_by", "made_by, ", ""),
+        ("assignee", "assignee, ", " WHERE assignee IS NOT NULL"),
     )
 ]
 SLICE_TABLES = ("v_board_slices", "v_board_horizon")

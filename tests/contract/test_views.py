@@ -536,11 +536,12 @@ def test_board_and_records_pages_visit_every_item_exactly_once(
     assert {sid(WARREN_MEET_LEADERS), sid(CONRAD_MEET_ICE)}.isdisjoint(ids(queue))
 
 
-def test_due_date_filters_select_what_the_whole_board_shows(
+def test_due_date_and_assignee_filters_select_what_the_whole_board_shows(
     ledger: Ledger, founded: Followers
 ) -> None:
     """`overdue`, `due_from` and `due_to` keep exactly the items of the whole board whose
-    due dates pass the test (those without a due date pass none), page after page."""
+    due dates pass the test (those without a due date pass none), page after page; and
+    `assignee` those assigned to that actor."""
     _more_commitments(ledger, 14)
     founded.catch_up()
     q = founded.queries
@@ -562,8 +563,11 @@ def test_due_date_filters_select_what_the_whole_board_shows(
             "from": [i["id"] for i in whole if (due(i) or "") >= "2017-10-02"],
             "to": [i["id"] for i in whole if due(i) is not None and due(i) <= "2017-10-02"],
         }
+        assignee = next(i["assignee"] for i in whole if i["assignee"])
+        expected["assignee"] = [i["id"] for i in whole if i["assignee"] == assignee]
         assert expected["overdue"] and expected["from"] and expected["to"]
         filters: dict[str, dict[str, Any]] = {
+            "assignee": {"assignee": assignee},
             "overdue": {"overdue": True},
             "not overdue": {"overdue": False},
             "from": {"due_from": "2017-10-02"},
