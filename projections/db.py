@@ -125,6 +125,20 @@ def _row_statement(query: str) -> tuple[str, str, list[str] | None, str] | None:
 _PG_COLUMN_TYPES: dict[str, dict[str, str]] = {}
 
 
+def table_columns(sql: Sql, table: str) -> list[str]:
+    """The names of a table's columns (in the search path on PostgreSQL)."""
+    if sql.dialect == "sqlite":
+        return [r["name"] for r in sql.rows("SELECT name FROM pragma_table_info(?)", [table])]
+    return [
+        r["name"]
+        for r in sql.rows(
+            "SELECT column_name AS name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ?",
+            [table],
+        )
+    ]
+
+
 def _table_name(statement: str) -> str | None:
     """The name a CREATE TABLE IF NOT EXISTS statement gives its table, if it is one."""
     found = re.match(r"CREATE TABLE IF NOT EXISTS (\w+) ", statement)

@@ -29,11 +29,28 @@ MAX_LIMIT = 500
 
 
 #: The board row's columns a page shows (and those that find it again among its keys).
-_BOARD_COLUMNS = (
-    "f.cid, f.world_from, f.rec_from, f.kind, f.made_by, f.assignee, f.status, f.status_since, "
-    "f.due_on, f.due_text, f.due_precision, f.due_basis, f.original_due_on, f.last_reason, "
-    "f.last_sources, f.retracted"
+_ITEM_COLUMNS = (
+    "cid",
+    "world_from",
+    "rec_from",
+    "kind",
+    "made_by",
+    "assignee",
+    "status",
+    "status_since",
+    "due_on",
+    "due_text",
+    "due_precision",
+    "due_basis",
+    "original_due_on",
+    "last_reason",
+    "last_sources",
+    "retracted",
 )
+_BOARD_COLUMNS = ", ".join(f"f.{c}" for c in _ITEM_COLUMNS)
+#: A page's columns read from its keys' index: its keys in page order, or its rows whole.
+_PAGE_KEYS = "b.cid, b.world_from, b.rec_from, b.due_key"
+_PAGE_ROWS = ", ".join(f"b.{c}" for c in (*_ITEM_COLUMNS, "due_key"))
 
 
 @dataclass(frozen=True)
@@ -193,6 +210,8 @@ class Views:
             # texts and versions are still shown as known at that time.
             source, rows_when = self._board_source(sql, when)
             spans = ("all",) if rows_when.known or source else ("last", "earlier")
+            # Where the slices' indexes hold the rows whole, a page is read from them.
+            whole = source is not None and self.records_view.SLICES_SHOW_ITEMS
             for span, one_status in itertools.product(spans, statuses):
                 table, where, params = self._board_where(
                     source, rows_when, span=span, **{**filters, "status": one_status}
@@ -206,9 +225,10 @@ class Views:
                     table = f"v_topics t CROSS JOIN {table}"
                     where += ["t.topic = ?", "t.record_id = b.cid"]
                     params.append(topic)
-                # The page's keys first, from an index alone; then only its rows are read.
+                # The page's keys first, from an index alone, then only its rows; or, where
+                # the index holds the rows whole, the page itself, then only its records.
                 keys += sql.rows(
-                    f"SELECT b.cid, b.world_from, b.rec_from, b.due_key FROM {table} WHERE "
+                    f"SELECT {_PAGE_ROWS if whole else _PAGE_KEYS} FROM {table} WHERE "
                     + " AND ".join(where)
                     + " ORDER BY b.due_key, b.cid LIMIT ?",
                     [*params, limit + 1],
@@ -216,7 +236,7 @@ class Views:
             keys.sort(key=lambda k: (k["due_key"], k["cid"]))
             more = len(keys) > limit
             keys = keys[:limit]
-            rows = self._board_rows(sql, keys)
+            rows = self._with_records(sql, keys) if whole else self._board_rows(sql, keys)
             items = self._board_items(sql, rows, when)
         last = keys[-1] if more else None
         return Page(items, encode_cursor([last["due_key"], last["cid"]]) if last else None)
@@ -239,6 +259,24 @@ class Views:
             )
         }
         return [found[(k["cid"], k["world_from"], k["rec_from"])] for k in keys]
+
+    @staticmethod
+    def _with_records(sql: Sql, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Board rows read whole, each given its record's data."""
+        if not rows:
+            return []
+        ids = list({r["cid"] for r in rows})
+        records = {
+            r["id"]: r
+            for r in sql.rows(
+                f"SELECT id, data, version FROM v_records WHERE id IN ({','.join('?' * len(ids))})",
+                ids,
+            )
+        }
+        for row in rows:
+            record = records[row["cid"]]
+            row["data"], row["current_version"] = record["data"], record["version"]
+        return rows
 
     def board_counts(self, *, when: When, **filters: Any) -> dict[str, Any]:
         """Counts by status of the commitments the filters select, and how many are overdue."""

@@ -31,7 +31,7 @@ from eventsourcing.projection import Projection
 from ledger.app import EVENT_TYPES
 from ledger.clock import local_date
 from projections import slices
-from projections.db import FOREVER_RECORDED, PostgresView, Sql, SQLiteView
+from projections.db import FOREVER_RECORDED, PostgresView, Sql, SQLiteView, table_columns
 from projections.timeline_math import FOREVER, Segment, new_state, segments
 
 REDACTED = "[redacted]"
@@ -90,7 +90,6 @@ _QUERY_INDEXES = [
     "CREATE INDEX IF NOT EXISTS v_board_assignee ON v_board "
     "(assignee, rec_to, world_to, due_key, cid) WHERE assignee IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS v_board_known ON v_board (due_key, cid)",
-    *slices.QUERY_INDEXES,
 ]
 #: Every table of this follower, for rebuilds and comparisons.
 RECORD_TABLES = (
@@ -108,16 +107,33 @@ RECORD_TABLES = (
 )
 
 
-class SQLiteRecordsView(SQLiteView):
+class _RecordsTables:
+    """Opening a records view whose slices were made before they carried every column of
+    `slices.SLICE_COLUMNS` drops them, and the horizons, before the tables and indexes are
+    created: the board then has rows but no slices, and `Followers` replays the view."""
+
+    def create_table(self) -> None:
+        with self.write() as sql:  # type: ignore[attr-defined]
+            columns = set(table_columns(sql, "v_board_slices"))
+            if columns and not set(slices.SLICE_COLUMNS) <= columns:
+                sql.run("DROP TABLE v_board_slices")
+                sql.run("DROP TABLE IF EXISTS v_board_horizon")
+        super().create_table()  # type: ignore[misc]
+
+
+class SQLiteRecordsView(_RecordsTables, SQLiteView):
     TABLES: ClassVar = _TABLES
-    QUERY_INDEXES: ClassVar = _QUERY_INDEXES
+    QUERY_INDEXES: ClassVar = [*_QUERY_INDEXES, *slices.query_indexes(showing_items=True)]
+    #: Whether the slices' indexes hold all a board item shows of its row.
+    SLICES_SHOW_ITEMS: ClassVar = True
     # A board page reads its rows, their records and (for a topic) its slices by key.
     CLUSTERED: ClassVar = ("v_records", "v_board", "v_board_slices")
 
 
-class PostgresRecordsView(PostgresView):
+class PostgresRecordsView(_RecordsTables, PostgresView):
     TABLES: ClassVar = _TABLES
-    QUERY_INDEXES: ClassVar = _QUERY_INDEXES
+    QUERY_INDEXES: ClassVar = [*_QUERY_INDEXES, *slices.query_indexes(showing_items=False)]
+    SLICES_SHOW_ITEMS: ClassVar = False
 
 
 def dumps(value: Any) -> str:

@@ -158,11 +158,12 @@ class Followers:
         #: Seconds each follower has spent applying batches in this process.
         self.spent: dict[str, float] = dict.fromkeys(FOLLOWERS, 0.0)
         if self._board_predates_slices():
-            log.info("the board has no month slices yet: the records view is built again")
+            log.info("the board has no month slices: the records view is built again")
             self.rebuild("records")
 
     def _board_predates_slices(self) -> bool:
-        """Whether the records view was built before the board had month slices."""
+        """Whether the records view was built before the board had month slices, or before
+        they had their present columns (opening the view then dropped them)."""
         with self.views["records"].read() as sql:
             rows = sql.one("SELECT 1 AS x FROM v_board LIMIT 1")
             return rows is not None and not sql.one("SELECT 1 AS x FROM v_board_horizon LIMIT 1")

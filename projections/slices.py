@@ -19,8 +19,11 @@ facts reach (never past the month they were recorded in) and the latest recordin
 When a horizon moves on, the slices of the new months are written in bulk; a query beyond a
 horizon reads the rows that run on directly. Slices carry the columns board filters test
 and an index per filter, so every filtered first page is one short index range, whatever
-the length of the history. A query whose world date is before its ledger date reads the
-rows themselves (the general case).
+the length of the history. Slices also carry what a board item shows: on SQLite their
+indexes hold it too, so a page's rows are read from one index range instead of being looked
+up one by one among every row of the history.
+A query whose world date is before its ledger date reads the rows themselves (the general
+case).
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from ledger.clock import local_date
 from projections.db import FOREVER_RECORDED, Sql
 from projections.timeline_math import FOREVER
 
-#: Columns a slice copies from its row (the row's key first).
+#: Columns a slice copies from its row (the row's key first): what the filters test and
+#: what a board item shows, so a page read through slices never looks up its rows.
 SLICE_COLUMNS = (
     "cid",
     "world_from",
@@ -49,6 +53,13 @@ SLICE_COLUMNS = (
     "made_by",
     "assignee",
     "retracted",
+    "status_since",
+    "due_precision",
+    "due_text",
+    "due_basis",
+    "original_due_on",
+    "last_reason",
+    "last_sources",
 )
 
 _TESTED = "rec_from, rec_to, world_from, world_to, retracted, status, due_on"
@@ -58,23 +69,38 @@ TABLES = [
     "cid TEXT NOT NULL, world_from TEXT NOT NULL, rec_from TEXT NOT NULL, "
     "world_to TEXT NOT NULL, rec_to TEXT NOT NULL, status TEXT NOT NULL, due_on TEXT, "
     "due_key TEXT NOT NULL, kind TEXT NOT NULL, made_by TEXT NOT NULL, assignee TEXT, "
-    "retracted INTEGER NOT NULL, PRIMARY KEY (axis, bucket, cid, world_from, rec_from))",
+    "retracted INTEGER NOT NULL, status_since TEXT NOT NULL, due_precision TEXT, "
+    "due_text TEXT, due_basis TEXT, original_due_on TEXT, last_reason TEXT, "
+    "last_sources TEXT NOT NULL, PRIMARY KEY (axis, bucket, cid, world_from, rec_from))",
     "CREATE INDEX IF NOT EXISTS v_slices_row ON v_board_slices (cid, world_from, rec_from)",
     "CREATE TABLE IF NOT EXISTS v_board_horizon (axis TEXT PRIMARY KEY, bucket TEXT NOT NULL)",
 ]
-#: Each filter's index ends with what the two clocks and the filters test, so a page is
-#: found in the index alone; only the rows on the page are read.
-#: Only directives have an assignee: its index holds the slices that name one.
-QUERY_INDEXES = [
-    f"CREATE INDEX IF NOT EXISTS v_slices_{name} ON v_board_slices "
-    f"(axis, bucket, {lead}due_key, cid, {_TESTED}){where}"
-    for name, lead, where in (
-        ("order", "", ""),
-        ("status", "status, ", ""),
-        ("made_by", "made_by, ", ""),
-        ("assignee", "assignee, ", " WHERE assignee IS NOT NULL"),
-    )
-]
+_SHOWN = (
+    "kind, made_by, assignee, status_since, due_precision, due_text, due_basis, "
+    "original_due_on, last_reason, last_sources"
+)
+
+
+def query_indexes(*, showing_items: bool) -> list[str]:
+    """Each filter's index: in page order, then what the two clocks and the filters test, so
+    a page is found in the index alone. `showing_items` adds the rest of what a board item
+    shows, so a page's rows are read from one short range of the index too, instead of
+    being looked up one by one (SQLite: its indexes take long text; PostgreSQL's do not,
+    past about 2.7 kB, and there the page's rows are looked up). Only directives have an
+    assignee: its index holds the slices that name one."""
+    shown = f", {_SHOWN}" if showing_items else ""
+    return [
+        f"CREATE INDEX IF NOT EXISTS v_slices_{name} ON v_board_slices "
+        f"(axis, bucket, {lead}due_key, cid, {_TESTED}{shown}){where}"
+        for name, lead, where in (
+            ("order", "", ""),
+            ("status", "status, ", ""),
+            ("made_by", "made_by, ", ""),
+            ("assignee", "assignee, ", " WHERE assignee IS NOT NULL"),
+        )
+    ]
+
+
 SLICE_TABLES = ("v_board_slices", "v_board_horizon")
 
 _COLUMNS = ", ".join(SLICE_COLUMNS)

@@ -3,13 +3,16 @@ where inserts and keyed deletes take all their rows in one statement."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 
 from ledger.app import Ledger
-from projections.db import _row_statement
+from projections.db import Sql, _row_statement
 from projections.runner import Followers
+from tests.contract.views_support import followers_fixture as _followers  # noqa: F401
+from tests.contract.views_support import founded_fixture as _founded  # noqa: F401
 
 ROWS = [
     ("commitment/a", 1, "open", None),
@@ -107,3 +110,33 @@ def test_board_tables_are_kept_in_key_order_on_sqlite(ledger: Ledger) -> None:
             assert not [s for s in view.ddl() if "WITHOUT ROWID" in s]
     finally:
         followers.close()
+
+
+def test_a_board_page_through_month_slices_reads_one_index_on_sqlite(
+    ledger: Ledger, founded: Followers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite each filter's slice index holds all a board item shows of its row, so a
+    page's rows come from one index range and only their records are looked up; on
+    PostgreSQL (whose indexes refuse long entries) the page's rows are looked up by key."""
+    view = founded.views["records"]
+    statements: list[tuple[str, list[Any]]] = []
+    rows = Sql.rows
+
+    def recording(sql: Sql, query: str, params: Any = ()) -> list[dict[str, Any]]:
+        statements.append((query, list(params)))
+        return rows(sql, query, params)
+
+    monkeypatch.setattr(Sql, "rows", recording)
+    q = founded.queries
+    page = q.board(when=q.when(date(2017, 9, 23)), status="open")
+    assert page.items
+    monkeypatch.setattr(Sql, "rows", rows)
+    [(paged, params)] = [s for s in statements if "FROM v_board_slices b" in s[0]]
+    looked_up = [s for s in statements if "JOIN v_board f" in s[0]]
+    if view.dialect == "sqlite":
+        assert not looked_up
+        with view.read() as sql:
+            plan = " ".join(r["detail"] for r in sql.rows(f"EXPLAIN QUERY PLAN {paged}", params))
+        assert "USING COVERING INDEX v_slices_status" in plan, plan
+    else:
+        assert len(looked_up) == 1

@@ -597,6 +597,34 @@ def test_a_board_built_before_month_slices_is_built_again(
         reopened.close()
 
 
+def test_month_slices_made_before_they_carried_the_items_columns_are_made_again(
+    ledger: Ledger, founded: Followers, clock: ManualClock
+) -> None:
+    """A views store whose slices lack a column a board item shows (made by an earlier
+    version) gets a new slices table, and the records view is replayed into it."""
+    q = founded.queries
+    before = every_page(lambda c: q.board(when=q.when(date(2017, 9, 23)), cursor=c))
+    assert before != [[]]
+    with founded.views["records"].write() as sql:
+        sql.run("DROP TABLE v_board_slices")
+        sql.run(
+            "CREATE TABLE v_board_slices (axis TEXT NOT NULL, bucket TEXT NOT NULL, "
+            "cid TEXT NOT NULL, world_from TEXT NOT NULL, rec_from TEXT NOT NULL, "
+            "world_to TEXT NOT NULL, rec_to TEXT NOT NULL, status TEXT NOT NULL, due_on TEXT, "
+            "due_key TEXT NOT NULL, kind TEXT NOT NULL, made_by TEXT NOT NULL, assignee TEXT, "
+            "retracted INTEGER NOT NULL, PRIMARY KEY (axis, bucket, cid, world_from, rec_from))"
+        )
+    reopened = Followers(ledger, clock=clock)
+    try:
+        assert reopened.position("records") == 0  # emptied, to be replayed
+        reopened.catch_up()
+        q = reopened.queries
+        assert every_page(lambda c: q.board(when=q.when(date(2017, 9, 23)), cursor=c)) == before
+        assert _query_indexes(reopened) <= _indexes(reopened, "records")
+    finally:
+        reopened.close()
+
+
 def test_a_long_catch_up_leaves_postgresql_planning_for_the_views_real_size(
     pg_url: str, clock: ManualClock
 ) -> None:
