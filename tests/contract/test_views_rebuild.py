@@ -11,6 +11,7 @@ import itertools
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -578,42 +579,31 @@ def test_query_indexes_a_dead_bulk_catch_up_left_dropped_are_built_when_views_op
         reopened.close()
 
 
-def test_a_board_built_before_month_slices_is_built_again(
-    ledger: Ledger, founded: Followers, clock: ManualClock
+#: Older views stores: made before the board had month slices, and before the slices
+#: carried every column a board item shows (opening such a store drops its slices).
+OLDER_BOARDS = {
+    "without_slices": ["DELETE FROM v_board_slices", "DELETE FROM v_board_horizon"],
+    "slices_without_item_columns": [
+        "DROP TABLE v_board_slices",
+        "CREATE TABLE v_board_slices (axis TEXT NOT NULL, bucket TEXT NOT NULL, "
+        "cid TEXT NOT NULL, world_from TEXT NOT NULL, rec_from TEXT NOT NULL, "
+        "world_to TEXT NOT NULL, rec_to TEXT NOT NULL, status TEXT NOT NULL, due_on TEXT, "
+        "due_key TEXT NOT NULL, kind TEXT NOT NULL, made_by TEXT NOT NULL, assignee TEXT, "
+        "retracted INTEGER NOT NULL, PRIMARY KEY (axis, bucket, cid, world_from, rec_from))",
+    ],
+}
+
+
+@pytest.mark.parametrize("older", sorted(OLDER_BOARDS))
+def test_a_board_made_by_an_older_version_is_built_again(
+    ledger: Ledger, founded: Followers, clock: ManualClock, older: str
 ) -> None:
     q = founded.queries
     before = every_page(lambda c: q.board(when=q.when(date(2017, 9, 23)), cursor=c))
     assert before != [[]]
     with founded.views["records"].write() as sql:
-        sql.run("DELETE FROM v_board_slices")
-        sql.run("DELETE FROM v_board_horizon")
-    reopened = Followers(ledger, clock=clock)
-    try:
-        assert reopened.position("records") == 0  # emptied, to be replayed
-        reopened.catch_up()
-        q = reopened.queries
-        assert every_page(lambda c: q.board(when=q.when(date(2017, 9, 23)), cursor=c)) == before
-    finally:
-        reopened.close()
-
-
-def test_month_slices_made_before_they_carried_the_items_columns_are_made_again(
-    ledger: Ledger, founded: Followers, clock: ManualClock
-) -> None:
-    """A views store whose slices lack a column a board item shows (made by an earlier
-    version) gets a new slices table, and the records view is replayed into it."""
-    q = founded.queries
-    before = every_page(lambda c: q.board(when=q.when(date(2017, 9, 23)), cursor=c))
-    assert before != [[]]
-    with founded.views["records"].write() as sql:
-        sql.run("DROP TABLE v_board_slices")
-        sql.run(
-            "CREATE TABLE v_board_slices (axis TEXT NOT NULL, bucket TEXT NOT NULL, "
-            "cid TEXT NOT NULL, world_from TEXT NOT NULL, rec_from TEXT NOT NULL, "
-            "world_to TEXT NOT NULL, rec_to TEXT NOT NULL, status TEXT NOT NULL, due_on TEXT, "
-            "due_key TEXT NOT NULL, kind TEXT NOT NULL, made_by TEXT NOT NULL, assignee TEXT, "
-            "retracted INTEGER NOT NULL, PRIMARY KEY (axis, bucket, cid, world_from, rec_from))"
-        )
+        for statement in OLDER_BOARDS[older]:
+            sql.run(statement)
     reopened = Followers(ledger, clock=clock)
     try:
         assert reopened.position("records") == 0  # emptied, to be replayed
