@@ -21,9 +21,8 @@ horizon reads the rows that run on directly. Slices carry the columns board filt
 and an index per filter, so every filtered first page is one short index range, whatever
 the length of the history. Slices also carry what a board item shows: on SQLite their
 indexes hold it too, so a page's rows are read from one index range instead of being looked
-up one by one among every row of the history.
-A query whose world date is before its ledger date reads the rows themselves (the general
-case).
+up one by one among every row of the history. A query whose world date is before its ledger
+date reads the rows themselves (the general case).
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ from projections.db import FOREVER_RECORDED, Sql
 from projections.timeline_math import FOREVER
 
 #: Columns a slice copies from its row (the row's key first): what the filters test and
-#: what a board item shows, so a page read through slices never looks up its rows.
+#: what a board item shows (see `query_indexes` for where a page reads the latter).
 SLICE_COLUMNS = (
     "cid",
     "world_from",
