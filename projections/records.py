@@ -123,17 +123,23 @@ class _RecordsTables:
 
 class SQLiteRecordsView(_RecordsTables, SQLiteView):
     TABLES: ClassVar = _TABLES
-    QUERY_INDEXES: ClassVar = [*_QUERY_INDEXES, *slices.query_indexes(showing_items=True)]
     #: Whether the slices' indexes hold all a board item shows of its row.
     SLICES_SHOW_ITEMS: ClassVar = True
+    QUERY_INDEXES: ClassVar = [
+        *_QUERY_INDEXES,
+        *slices.query_indexes(showing_items=SLICES_SHOW_ITEMS),
+    ]
     # A board page reads its rows, their records and (for a topic) its slices by key.
     CLUSTERED: ClassVar = ("v_records", "v_board", "v_board_slices")
 
 
 class PostgresRecordsView(_RecordsTables, PostgresView):
     TABLES: ClassVar = _TABLES
-    QUERY_INDEXES: ClassVar = [*_QUERY_INDEXES, *slices.query_indexes(showing_items=False)]
     SLICES_SHOW_ITEMS: ClassVar = False
+    QUERY_INDEXES: ClassVar = [
+        *_QUERY_INDEXES,
+        *slices.query_indexes(showing_items=SLICES_SHOW_ITEMS),
+    ]
 
 
 def dumps(value: Any) -> str:

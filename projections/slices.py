@@ -74,10 +74,8 @@ TABLES = [
     "CREATE INDEX IF NOT EXISTS v_slices_row ON v_board_slices (cid, world_from, rec_from)",
     "CREATE TABLE IF NOT EXISTS v_board_horizon (axis TEXT PRIMARY KEY, bucket TEXT NOT NULL)",
 ]
-_SHOWN = (
-    "kind, made_by, assignee, status_since, due_precision, due_text, due_basis, "
-    "original_due_on, last_reason, last_sources"
-)
+#: The rest of a slice's columns: what else a board item shows.
+_SHOWN = ", ".join(c for c in SLICE_COLUMNS if c not in {"cid", "due_key", *_TESTED.split(", ")})
 
 
 def query_indexes(*, showing_items: bool) -> list[str]:
