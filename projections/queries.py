@@ -303,11 +303,13 @@ class Views:
         board rows themselves; and the `when` to read the rows at, without a ledger time
         that every change of the rows precedes."""
         horizon = {r["axis"]: r["bucket"] for r in sql.rows("SELECT * FROM v_board_horizon")}
-        if when.known is not None and when.known[:7] > horizon.get("r", ""):
+        if not {"w", "r"} <= horizon.keys():
+            return None, when  # no slices yet: a long catch-up writes them at its end
+        if when.known is not None and when.known[:7] > horizon["r"]:
             when = When(when.day, None)  # later than anything recorded: all of it counts
         if when.known is None:
             month = when.day[:7]
-            return (("w", month) if month <= horizon.get("w", "") else None), when
+            return (("w", month) if month <= horizon["w"] else None), when
         known = datetime.fromisoformat(when.known.replace("Z", "+00:00"))
         if when.day >= local_date(known, self.timezone).isoformat():
             return ("r", when.known[:7]), when

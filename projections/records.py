@@ -193,7 +193,7 @@ class Unit:
         self.board_gone: set[tuple[str, str, str]] = set()
         self.inserts: dict[str, list[tuple[Any, ...]]] = {}
         self.topic_deletes: list[str] = []
-        self.horizons = slices.Horizons(sql)
+        self.horizons = slices.Horizons.stored(sql)
 
     # -- loading -------------------------------------------------------------------------
     def prefetch(self, ids: Iterable[str]) -> None:

@@ -30,6 +30,7 @@ from ledger.clock import Clock, SystemClock
 from ledger.config import Settings, StoreURL
 from ledger.integrity import Signer
 from ledger.store import pg_conninfo
+from projections import slices
 from projections.db import StaleBatch, open_view, views_path
 from projections.integrity import (
     INTEGRITY_TABLES,
@@ -67,7 +68,8 @@ SIGNED_AT_TIMES = frozenset({"i_checkpoints"})
 #: end builds them again, then refreshes the PostgreSQL planner's statistics of the
 #: follower's tables, so a rebuilt view is planned for its real size at once, without waiting
 #: for autovacuum (which a server may run late, or not at all). Meanwhile queries of that
-#: view still answer, from what it holds so far, but without those indexes.
+#: view still answer, from what it holds so far, but without those indexes. The records
+#: follower also writes the board's month slices only at the end (`slices.begin_bulk`).
 BULK_AFTER = 50_000
 #: Most events a follower takes in one transaction. Long catch-ups (a rebuild, a first start)
 #: run faster in fewer, larger transactions: each commit writes the index pages it touched,
@@ -166,6 +168,7 @@ class Followers:
         they had their present columns (opening the view then dropped them)."""
         with self.views["records"].read() as sql:
             rows = sql.one("SELECT 1 AS x FROM v_board LIMIT 1")
+            # Horizons a long catch-up keeps count too: its end writes the slices.
             return rows is not None and not sql.one("SELECT 1 AS x FROM v_board_horizon LIMIT 1")
 
     def close(self) -> None:
@@ -198,11 +201,26 @@ class Followers:
         try:
             for name in bulk:
                 self.views[name].drop_query_indexes()
+                if name == "records":
+                    with self.views[name].write() as sql:
+                        slices.begin_bulk(sql)
             return self._feed(names, batch, limit, progress, stop)
         finally:
+            if "records" in names and not (stop and stop.is_set()):
+                self._end_bulk_slices()  # when stopping, left to the next catch-up
             for name in bulk:
                 self.views[name].build_query_indexes()
                 self._analyze(name)
+
+    def _end_bulk_slices(self) -> None:
+        """Write the board's slices, if a long catch-up of the records follower (this one,
+        or one a dead process left) put them off."""
+        view = self.views["records"]
+        with view.read() as sql:
+            if not slices.in_bulk(sql):
+                return
+        with view.write() as sql:
+            slices.end_bulk(sql, self.settings.timezone)
 
     def _feed(
         self,

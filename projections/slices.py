@@ -142,13 +142,26 @@ def runs_ahead(row: dict[str, Any], timezone: str) -> bool:
     return bool(end > local_date(moment, timezone).isoformat())
 
 
-class Horizons:
-    """The board's two horizons, read once per batch, moved by the batch's facts."""
+#: While a long catch-up leaves the slices alone (`begin_bulk`), the horizons its batches have
+#: reached are stored under these names instead of "w" and "r", with "" for none.
+_BULK = {"w": "bulk:w", "r": "bulk:r"}
 
-    def __init__(self, sql: Sql) -> None:
-        stored = {r["axis"]: r["bucket"] for r in sql.rows("SELECT * FROM v_board_horizon")}
-        self.before: dict[str, str | None] = {"w": stored.get("w"), "r": stored.get("r")}
+
+class Horizons:
+    """The board's two horizons, read once per batch, moved by the batch's facts. `bulk`:
+    read from where a long catch-up keeps them, and the slices are left alone."""
+
+    def __init__(self, before: dict[str, str | None], *, bulk: bool = False) -> None:
+        self.before: dict[str, str | None] = {"w": before.get("w"), "r": before.get("r")}
         self.now: dict[str, str | None] = dict(self.before)
+        self.bulk = bulk
+
+    @classmethod
+    def stored(cls, sql: Sql) -> Horizons:
+        rows = {r["axis"]: r["bucket"] for r in sql.rows("SELECT * FROM v_board_horizon")}
+        if _BULK["w"] in rows:
+            return cls({axis: rows.get(name) or None for axis, name in _BULK.items()}, bulk=True)
+        return cls(rows)
 
     def see(self, world_day: str, recorded: str) -> None:
         """A fact of world day `world_day` recorded at `recorded` (a recording key)."""
@@ -186,7 +199,10 @@ def write(
 ) -> None:
     """Replace the slices of the `touched` board rows (`rows` are those that remain, as
     written) and slice what runs on into months the horizons have just reached. Runs after
-    the board rows themselves are written."""
+    the board rows themselves are written. In a long catch-up, only the horizons move."""
+    if horizons.bulk:
+        _write_horizons(sql, horizons)
+        return
     sql.many(
         "DELETE FROM v_board_slices WHERE cid = ? AND world_from = ? AND rec_from = ?",
         list(touched),
@@ -205,15 +221,76 @@ def write(
             "AND bucket = ? AND rec_to = ? ON CONFLICT DO NOTHING",
             [month, horizons.before["r"], FOREVER_RECORDED],
         )
-    sliced: list[tuple[Any, ...]] = []
+    sql.many(_INSERT, _sliced(horizons, rows, timezone))
+    _write_horizons(sql, horizons)
+
+
+def _sliced(horizons: Horizons, rows: list[dict[str, Any]], timezone: str) -> list[tuple[Any, ...]]:
+    found: list[tuple[Any, ...]] = []
     for row in rows:
         columns = _slice_columns(row)
-        sliced.extend((axis, month, *columns) for axis, month in horizons.slices(row, timezone))
-    sql.many(_INSERT, sliced)
+        found.extend((axis, month, *columns) for axis, month in horizons.slices(row, timezone))
+    return found
+
+
+def _write_horizons(sql: Sql, horizons: Horizons) -> None:
     for axis in ("w", "r"):
         if horizons.now[axis] != horizons.before[axis]:
             sql.run(
                 "INSERT INTO v_board_horizon (axis, bucket) VALUES (?, ?) "
                 "ON CONFLICT (axis) DO UPDATE SET bucket = excluded.bucket",
-                [axis, horizons.now[axis]],
+                [_BULK[axis] if horizons.bulk else axis, horizons.now[axis] or ""],
             )
+
+
+# -- long catch-ups -----------------------------------------------------------------------
+# Rewriting a row's slices at each of its changes costs a long catch-up (a rebuild, a first
+# start) more than all the rest of the records follower. Such a catch-up writes no slices
+# until its end, then all of them at once. Meanwhile the board has no
+# horizons, so it reads its rows directly (the general case, always right). The horizons
+# the catch-up reaches are stored with each batch, under other names: a process that dies
+# before the end leaves them, and whoever catches the follower up next ends the work.
+
+
+def begin_bulk(sql: Sql) -> None:
+    horizons = Horizons.stored(sql)
+    if horizons.bulk:
+        return  # an earlier catch-up's, not ended: it goes on from there
+    sql.run("DELETE FROM v_board_horizon")
+    horizons.bulk, horizons.before = True, {"w": "", "r": ""}
+    _write_horizons(sql, horizons)
+
+
+def in_bulk(sql: Sql) -> bool:
+    return sql.one("SELECT 1 AS x FROM v_board_horizon WHERE axis = ?", [_BULK["w"]]) is not None
+
+
+#: Board rows read at a time when all slices are written again.
+_CHUNK = 20_000
+
+
+def end_bulk(sql: Sql, timezone: str) -> None:
+    """Write every slice again, from the board rows and the horizons a long catch-up reached,
+    then store those horizons as the board's."""
+    horizons = Horizons.stored(sql)
+    if not horizons.bulk:
+        return
+    sql.run("DELETE FROM v_board_slices")
+    after = ("", "", "")
+    while True:
+        # Only rows with a slice: current ones (world axis), or ones that may run ahead of
+        # the day they were recorded (recording axis, see `runs_ahead`).
+        rows = sql.rows(
+            "SELECT * FROM v_board WHERE (cid, world_from, rec_from) > (?, ?, ?) "
+            "AND (rec_to = ? OR world_to >= substr(rec_from, 1, 10)) "
+            "ORDER BY cid, world_from, rec_from LIMIT ?",
+            [*after, FOREVER_RECORDED, _CHUNK],
+        )
+        if not rows:
+            break
+        sql.many(_INSERT, _sliced(horizons, rows, timezone))
+        last = rows[-1]
+        after = (last["cid"], last["world_from"], last["rec_from"])
+    sql.run("DELETE FROM v_board_horizon")
+    horizons.bulk, horizons.before = False, {"w": None, "r": None}
+    _write_horizons(sql, horizons)

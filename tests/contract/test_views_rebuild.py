@@ -27,6 +27,7 @@ from ledger.domain.vocab import (
     INCIDENT_REVIEW_STATUSES,
     INQUIRY_STATUSES,
 )
+from projections import slices
 from projections.db import Sql, index_name
 from projections.queries import Views, When
 from projections.runner import Followers
@@ -564,6 +565,47 @@ def test_a_bulk_catch_up_builds_the_query_indexes_at_its_end_and_the_same_rows(
     assert during[-1][1] > 0  # the board filled as the follower went
     assert query_indexes <= _indexes(followers, "records")
     assert _incremental(followers) == reference
+
+
+def test_slices_a_dead_bulk_catch_up_put_off_are_written_by_the_next_catch_up(
+    ledger: Ledger, clock: ManualClock, followers: Followers
+) -> None:
+    """A long catch-up writes the board's month slices at its end. Until then the board reads
+    its rows, with both clocks; a process that dies before the end leaves the view as it is
+    (it is not replayed again), and the next catch-up of the follower writes the slices."""
+    import_founding_case(ledger)
+    _history(ledger, clock, followers)
+    followers.catch_up()
+    q = followers.queries
+    whens = [
+        q.when(date(2017, 9, 23)),
+        q.when(date(2017, 10, 5)),
+        # Before the deadline was extended on 2017-09-21: Warren's recommendations overdue.
+        q.when(date(2017, 9, 23), utc(2017, 9, 21, 8)),
+        q.when(date(2017, 9, 19), utc(2017, 10, 1)),
+    ]
+
+    def boards(views: Views) -> list[Any]:
+        return [every_page(lambda c, w=w: views.board(when=w, cursor=c)) for w in whens]
+
+    expected = boards(q)
+    assert expected[2] != expected[0]  # what the ledger knew then matters
+    reference = followers.snapshot("records")
+    followers.rebuild("records")
+    with followers.views["records"].write() as sql:
+        slices.begin_bulk(sql)
+    assert followers._feed(("records",), 5, None, None, None) > 0  # then the process dies
+    with followers.views["records"].read() as sql:
+        assert not sql.rows("SELECT * FROM v_board_slices")
+    assert boards(q) == expected
+    reopened = Followers(ledger, clock=clock)
+    try:
+        assert reopened.position("records") == ledger.last_position()  # not replayed again
+        assert reopened.catch_up() == 0
+        assert reopened.snapshot("records") == reference
+        assert boards(reopened.queries) == expected
+    finally:
+        reopened.close()
 
 
 def test_query_indexes_a_dead_bulk_catch_up_left_dropped_are_built_when_views_open(
