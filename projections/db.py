@@ -188,7 +188,7 @@ class _ViewTables:
     TABLES: ClassVar[list[str]] = []
     SQLITE_TABLES: ClassVar[list[str]] = []
     POSTGRES_TABLES: ClassVar[list[str]] = []
-    #: Indexes only the queries read, never the follower itself: a long catch-up drops them
+    #: Indexes the follower itself never reads in a long catch-up: such a catch-up drops them
     #: and builds them again at its end, as sorting a table once costs far less than adding
     #: each row to each index. Opening a view creates any that are missing, so a process
     #: that dies in a long catch-up leaves them to be built by the next one.

@@ -56,9 +56,6 @@ _TABLES = [
     "kind TEXT NOT NULL, made_by TEXT NOT NULL, assignee TEXT, "
     "made_on TEXT NOT NULL, retracted INTEGER NOT NULL, last_reason TEXT, "
     "last_sources TEXT NOT NULL, PRIMARY KEY (cid, world_from, rec_from))",
-    # Board pages are read in (due_key, cid) order: this index and each filter's (below)
-    # are in that order. The follower reads this one too: the rows a new month's slices copy.
-    "CREATE INDEX IF NOT EXISTS v_board_order ON v_board (rec_to, world_to, due_key, cid)",
     "CREATE INDEX IF NOT EXISTS v_board_cid ON v_board (cid, rec_to, world_to)",
     "CREATE TABLE IF NOT EXISTS v_cstate (cid TEXT PRIMARY KEY, base TEXT NOT NULL, "
     "max_on TEXT NOT NULL)",
@@ -76,7 +73,8 @@ _TABLES = [
     "PRIMARY KEY (record_id, position))",
     *slices.TABLES,
 ]
-#: Indexes only the record, version, status and board queries read (QUERY_INDEXES in db).
+#: Indexes the record, version, status and board queries read, and the follower does not in a
+#: long catch-up (QUERY_INDEXES in db).
 _QUERY_INDEXES = [
     "CREATE INDEX IF NOT EXISTS v_records_kind ON v_records (kind, made_on, id)",
     "CREATE INDEX IF NOT EXISTS v_records_party ON v_records (party, kind)",
@@ -84,6 +82,10 @@ _QUERY_INDEXES = [
     # "Which version had the ledger shown by then" reads this index alone.
     "CREATE INDEX IF NOT EXISTS v_versions_known ON v_versions (record_id, recorded_at, version)",
     "CREATE INDEX IF NOT EXISTS v_statuses_at ON v_statuses (record_id, occurred_on, position)",
+    # Board pages are read in (due_key, cid) order: this index and each filter's are in that
+    # order. The follower reads this one too, for the rows a new month's slices copy, but not
+    # in a long catch-up, which writes the slices at its end (`slices.begin_bulk`).
+    "CREATE INDEX IF NOT EXISTS v_board_order ON v_board (rec_to, world_to, due_key, cid)",
     "CREATE INDEX IF NOT EXISTS v_board_status ON v_board (status, rec_to, world_to, due_key, cid)",
     "CREATE INDEX IF NOT EXISTS v_board_made_by ON v_board "
     "(made_by, rec_to, world_to, due_key, cid)",
