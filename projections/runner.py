@@ -217,7 +217,7 @@ class Followers:
         or one a dead process left) put them off."""
         view = self.views["records"]
         with view.read() as sql:
-            if not slices.in_bulk(sql):
+            if not slices.Horizons.stored(sql).bulk:
                 return
         with view.write() as sql:
             slices.end_bulk(sql, self.settings.timezone)

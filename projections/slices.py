@@ -236,20 +236,24 @@ def _sliced(horizons: Horizons, rows: list[dict[str, Any]], timezone: str) -> li
 def _write_horizons(sql: Sql, horizons: Horizons) -> None:
     for axis in ("w", "r"):
         if horizons.now[axis] != horizons.before[axis]:
-            sql.run(
-                "INSERT INTO v_board_horizon (axis, bucket) VALUES (?, ?) "
-                "ON CONFLICT (axis) DO UPDATE SET bucket = excluded.bucket",
-                [_BULK[axis] if horizons.bulk else axis, horizons.now[axis] or ""],
-            )
+            _put(sql, _BULK[axis] if horizons.bulk else axis, horizons.now[axis] or "")
+
+
+def _put(sql: Sql, name: str, bucket: str) -> None:
+    sql.run(
+        "INSERT INTO v_board_horizon (axis, bucket) VALUES (?, ?) "
+        "ON CONFLICT (axis) DO UPDATE SET bucket = excluded.bucket",
+        [name, bucket],
+    )
 
 
 # -- long catch-ups -----------------------------------------------------------------------
 # Rewriting a row's slices at each of its changes costs a long catch-up (a rebuild, a first
 # start) more than all the rest of the records follower. Such a catch-up writes no slices
-# until its end, then all of them at once. Meanwhile the board has no
-# horizons, so it reads its rows directly (the general case, always right). The horizons
-# the catch-up reaches are stored with each batch, under other names: a process that dies
-# before the end leaves them, and whoever catches the follower up next ends the work.
+# until its end, then all of them at once. Meanwhile the board has no horizons, so it reads
+# its rows directly (the general case, always right). The horizons the catch-up reaches are
+# stored with each batch, under other names: a process that dies before the end leaves
+# them, and whoever catches the follower up next ends the work.
 
 
 def begin_bulk(sql: Sql) -> None:
@@ -257,12 +261,8 @@ def begin_bulk(sql: Sql) -> None:
     if horizons.bulk:
         return  # an earlier catch-up's, not ended: it goes on from there
     sql.run("DELETE FROM v_board_horizon")
-    horizons.bulk, horizons.before = True, {"w": "", "r": ""}
-    _write_horizons(sql, horizons)
-
-
-def in_bulk(sql: Sql) -> bool:
-    return sql.one("SELECT 1 AS x FROM v_board_horizon WHERE axis = ?", [_BULK["w"]]) is not None
+    for axis, name in _BULK.items():
+        _put(sql, name, horizons.now[axis] or "")
 
 
 #: Board rows read at a time when all slices are written again.
@@ -292,5 +292,6 @@ def end_bulk(sql: Sql, timezone: str) -> None:
         last = rows[-1]
         after = (last["cid"], last["world_from"], last["rec_from"])
     sql.run("DELETE FROM v_board_horizon")
-    horizons.bulk, horizons.before = False, {"w": None, "r": None}
-    _write_horizons(sql, horizons)
+    for axis, bucket in horizons.now.items():
+        if bucket is not None:
+            _put(sql, axis, bucket)
