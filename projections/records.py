@@ -151,9 +151,8 @@ def dumps(value: Any) -> str:
 
 def recorded_key(moment: datetime) -> str:
     """A recording time as text that sorts as time does (UTC, fixed width)."""
-    utc = moment.astimezone(UTC)
-    # The year by hand: strftime writes years before 1000 without their leading zeros.
-    return f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.%fZ")
+    # isoformat writes every field at its full width (years before 1000 too), then "+00:00".
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def _day(value: str | None) -> str | None:
