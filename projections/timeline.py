@@ -8,7 +8,7 @@ fields are taken out of entries and of the search index.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -97,29 +97,31 @@ def _title(parts: dict[str, str]) -> str | None:
     return None
 
 
+#: What an event's timeline entry says, by what happened (the part of its type after the
+#: dot); other events show the record's title.
+_SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "status_changed": lambda d: f"status: {d.get('status')}; {d.get('reason') or ''}",
+    "responded": lambda d: f"response: {d.get('status')}; {d.get('note') or d.get('text') or ''}",
+    "reviewed": lambda d: f"review: {d.get('status')}; {d.get('note') or ''}",
+    "assessed": lambda d: f"assessed {d.get('verdict')}: {d.get('rationale') or ''}",
+    "evidence_added": lambda d: f"evidence ({d.get('stance')}): {d.get('note') or ''}",
+    "deadline_extended": lambda d: (
+        f"deadline moved to {(d.get('due') or {}).get('on')}: {d.get('reason') or ''}"
+    ),
+    "title_changed": lambda d: f"title: {d.get('title')}",
+    "corrected": lambda d: f"corrected {d.get('field')}: {d.get('reason') or ''}",
+    "retracted": lambda d: f"retracted: {d.get('reason') or ''}",
+    "redacted": lambda d: f"redacted {', '.join(d.get('fields', []))}: {d.get('reason') or ''}",
+    "deadline_passed": lambda d: (
+        f"deadline {d.get('due_on')} passed unresolved ({d.get('status')})"
+    ),
+    "overdue": lambda d: f"no answer by {d.get('follow_up_on')} ({d.get('status')})",
+}
+
+
 def _summary(wire: str, data: dict[str, Any], title: str | None) -> str:
-    what = wire.split(".", 1)[1]
-    pieces: dict[str, str] = {
-        "status_changed": f"status: {data.get('status')}; {data.get('reason') or ''}",
-        "responded": (
-            f"response: {data.get('status')}; {data.get('note') or data.get('text') or ''}"
-        ),
-        "reviewed": f"review: {data.get('status')}; {data.get('note') or ''}",
-        "assessed": f"assessed {data.get('verdict')}: {data.get('rationale') or ''}",
-        "evidence_added": f"evidence ({data.get('stance')}): {data.get('note') or ''}",
-        "deadline_extended": (
-            f"deadline moved to {(data.get('due') or {}).get('on')}: {data.get('reason') or ''}"
-        ),
-        "title_changed": f"title: {data.get('title')}",
-        "corrected": f"corrected {data.get('field')}: {data.get('reason') or ''}",
-        "retracted": f"retracted: {data.get('reason') or ''}",
-        "redacted": f"redacted {', '.join(data.get('fields', []))}: {data.get('reason') or ''}",
-        "deadline_passed": (
-            f"deadline {data.get('due_on')} passed unresolved ({data.get('status')})"
-        ),
-        "overdue": f"no answer by {data.get('follow_up_on')} ({data.get('status')})",
-    }
-    return pieces.get(what, title or "").strip().rstrip(";").strip()
+    said = _SUMMARIES.get(wire.split(".", 1)[1])
+    return (said(data) if said else title or "").strip().rstrip(";").strip()
 
 
 class TimelineProjection(Projection[Any]):
