@@ -19,6 +19,7 @@ from ledger.admin import Admin
 from ledger.app import Ledger
 from ledger.clock import ManualClock
 from ledger.config import Settings
+from ledger.integrity import signing_key_path
 
 PG_BASE = os.environ.get("LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 DEMO_FILE = Path(__file__).resolve().parents[1] / "ledger" / "demo" / "louisville-2017.jsonl"
@@ -44,12 +45,15 @@ def require_postgres() -> None:
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A PostgreSQL store URL on a schema of its own."""
+    """A PostgreSQL store URL on a schema of its own; the schema and the signing key made for
+    it go afterwards."""
     require_postgres()
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    yield f"{PG_BASE}?schema={schema}"
+    url = f"{PG_BASE}?schema={schema}"
+    yield url
     with psycopg.connect(PG_BASE, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    signing_key_path(Settings(database_url=url)).unlink(missing_ok=True)
 
 
 @pytest.fixture
