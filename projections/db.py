@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,8 @@ from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingR
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
+from psycopg import IsolationLevel
+from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Identifier
 
 from ledger.config import StoreURL
@@ -303,24 +306,43 @@ class PostgresView(_ViewTables, PostgresTrackingRecorder):
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
-        # View SQL names its tables unqualified; each transaction looks in the store's schema.
-        self._search_path = SQL("SET LOCAL search_path TO {}, public").format(
-            Identifier(self.datastore.schema)
-        )
-        self.sql_create_statements.append(self._search_path)
+        # View SQL names its tables unqualified: they are looked up in the store's schema.
+        schema = Identifier(self.datastore.schema)
+        self.sql_create_statements.append(SQL("SET LOCAL search_path TO {}, public").format(schema))
         self.sql_create_statements.extend(SQL(statement).format() for statement in self.ddl())
+        self._search_path = SQL("SET search_path TO {}, public").format(schema)
+        #: Connections of the pool whose session already looks in the schema.
+        self._in_schema: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """A connection of the pool, its session's search path set once (not a statement in
+        every transaction)."""
+        with self.datastore.get_connection() as conn:
+            if conn not in self._in_schema:
+                conn.execute(self._search_path)
+                self._in_schema.add(conn)
+            yield conn
 
     @contextmanager
     def write(self) -> Iterator[Sql]:
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(self._search_path)
-            yield Sql(curs, "postgres")
+        with self._connection() as conn, conn.transaction():
+            yield Sql(conn.cursor(), "postgres")
 
     @contextmanager
     def read(self) -> Iterator[Sql]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._search_path)
-            yield Sql(curs, "postgres")
+        """One snapshot for all the statements of a read, as on SQLite: a page's keys and
+        then its rows are read as of one moment, even while a follower commits or a rebuild
+        empties the view in between."""
+        with self._connection() as conn:
+            conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
+            try:
+                with conn.transaction(force_rollback=True):
+                    yield Sql(conn.cursor(), "postgres")
+            finally:
+                # (A connection lost meanwhile is not reset: the pool discards it.)
+                if conn.info.transaction_status == TransactionStatus.IDLE:
+                    conn.isolation_level, conn.read_only = None, None
 
     def track(self, sql: Sql, tracking: Tracking) -> None:
         self._insert_tracking(sql.cursor, tracking)

@@ -73,6 +73,28 @@ def test_inserts_upserts_and_keyed_deletes_of_many_rows(ledger: Ledger) -> None:
         followers.close()
 
 
+def test_a_read_sees_one_snapshot_while_a_writer_commits(ledger: Ledger) -> None:
+    """A read's statements all see the view as of one moment on both databases: a board
+    page's keys, then its rows, are not torn apart by a follower's batch (or a rebuild's
+    reset) committed in between."""
+    followers = Followers(ledger)
+    try:
+        view = _table(followers)
+        with view.write() as sql:
+            sql.many("INSERT INTO z_rows VALUES (?,?,?,?)", ROWS[:1])
+        with view.read() as sql:
+            before = sql.rows("SELECT id FROM z_rows")
+            with view.write() as other:
+                other.many("INSERT INTO z_rows VALUES (?,?,?,?)", ROWS[1:])
+                other.run("DELETE FROM z_rows WHERE id = ?", ["commitment/a"])
+            assert sql.rows("SELECT id FROM z_rows") == before == [{"id": "commitment/a"}]
+        assert [row[0] for row in _all(view)] == ["commitment/b", "commitment/c"]
+        with view.write() as sql:
+            sql.run("DROP TABLE z_rows")
+    finally:
+        followers.close()
+
+
 @pytest.mark.parametrize(
     ("query", "shape"),
     [
