@@ -210,12 +210,19 @@ def read_and_decode(ledger: Ledger) -> float:
     return time.perf_counter() - start
 
 
-def catch_up(ledger: Ledger) -> float:
+def catch_up(ledger: Ledger) -> tuple[float, dict[str, float]]:
+    """Seconds for all followers to reach the head, and where they went: applying each
+    follower's batches, reading and decoding the log for them, and a long catch-up's end
+    (the board's slices, the query indexes)."""
     followers = Followers(ledger)
     try:
         start = time.perf_counter()
         followers.catch_up()
-        return time.perf_counter() - start
+        total = time.perf_counter() - start
+        phases = {name: s for name, s in followers.spent.items() if s}
+        phases |= followers.bulk_spent
+        phases = {"reading": total - sum(phases.values()), **phases}
+        return total, phases
     finally:
         followers.close()
 
@@ -332,11 +339,12 @@ def run(
     out: dict[str, Any] = {"events": n_events}
     big, _ = build(url_for("big"), n_events, seed=1)
     decode_s = read_and_decode(big)
-    follow_s = catch_up(big)
+    follow_s, phases = catch_up(big)
     events = big.last_position()
     out["read_decode_rate"] = events / decode_s
     out["catch_up_rate"] = events / follow_s
     out["catch_up_ratio"] = out["catch_up_rate"] / out["read_decode_rate"]
+    out["catch_up_seconds"] = {"read_decode": decode_s, "total": follow_s, **phases}
     little, _ = build(url_for("small"), small, seed=2)
     catch_up(little)
     latencies = board_latencies({"big": big, "small": little}, n_queries, seed=3)
@@ -361,6 +369,8 @@ def run(
     print(f"  read + decode            {out['read_decode_rate']:>10,.0f} events/s")
     print(f"  all followers catch up   {out['catch_up_rate']:>10,.0f} events/s")
     print(f"  catch-up / read+decode = {out['catch_up_ratio']:.2f}x (goal >= 0.30x)")
+    spent = ", ".join(f"{name} {s:.1f}" for name, s in phases.items())
+    print(f"  catch-up {follow_s:.1f} s: {spent} (read + decode alone {decode_s:.1f} s)")
     goals = {"current": 1.5, "random_at": 1.5, "random_known_at": 3.0}
     for k, v in out["board_p99_ms"].items():
         print(

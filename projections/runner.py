@@ -159,6 +159,9 @@ class Followers:
         )
         #: Seconds each follower has spent applying batches in this process.
         self.spent: dict[str, float] = dict.fromkeys(FOLLOWERS, 0.0)
+        #: Seconds long catch-ups have spent at their end: writing the board's month slices
+        #: and building the query indexes again.
+        self.bulk_spent: dict[str, float] = {"slices": 0.0, "indexes": 0.0}
         if self._board_predates_slices():
             log.info("the board has no month slices: the records view is built again")
             self.rebuild("records")
@@ -206,21 +209,28 @@ class Followers:
                         slices.begin_bulk(sql)
             return self._feed(names, batch, limit, progress, stop)
         finally:
-            if "records" in names and not (stop and stop.is_set()):
-                self._end_bulk_slices()  # when stopping, left to the next catch-up
+            started = time.perf_counter()
+            # When stopping, the slices are left to the next catch-up.
+            stopping = stop is not None and stop.is_set()
+            if "records" in names and not stopping and self._end_bulk_slices():
+                self.bulk_spent["slices"] += time.perf_counter() - started
+            started = time.perf_counter()
             for name in bulk:
                 self.views[name].build_query_indexes()
                 self._analyze(name)
+            if bulk:
+                self.bulk_spent["indexes"] += time.perf_counter() - started
 
-    def _end_bulk_slices(self) -> None:
+    def _end_bulk_slices(self) -> bool:
         """Write the board's slices, if a long catch-up of the records follower (this one,
-        or one a dead process left) put them off."""
+        or one a dead process left) put them off; whether it did."""
         view = self.views["records"]
         with view.read() as sql:
             if not slices.Horizons.stored(sql).bulk:
-                return
+                return False
         with view.write() as sql:
             slices.end_bulk(sql, self.settings.timezone)
+        return True
 
     def _feed(
         self,

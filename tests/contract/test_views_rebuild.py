@@ -519,6 +519,12 @@ def test_each_follower_counts_the_time_it_spends_on_its_own_batches(
     followers.catch_up()
     assert followers.spent["records"] == records  # already at the head: nothing to apply
     assert followers.spent["timeline"] > 0 and followers.spent["integrity"] > 0
+    # Short catch-ups have no bulk end; a long one (here, a rebuild) writes the slices and
+    # builds the indexes, and counts each.
+    assert followers.bulk_spent == {"slices": 0.0, "indexes": 0.0}
+    followers.rebuild("records")
+    followers.catch_up(("records",), bulk_after=1)
+    assert followers.bulk_spent["slices"] > 0 and followers.bulk_spent["indexes"] > 0
 
 
 def _indexes(followers: Followers, name: str) -> set[str]:
