@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import hashlib
 import logging
 import threading
@@ -79,6 +80,38 @@ BATCH = 20_000
 #: Followers `ledger rebuild` replays when none is named. The outbox is left out: replaying
 #: it would deliver every webhook again.
 REBUILT_BY_DEFAULT = ("records", "timeline", "integrity")
+
+
+class _CyclePause:
+    """Python's cycle collector held off while a batch is applied. A batch's events and rows
+    live until its end, so the collector would otherwise find them in its oldest generation
+    and walk every object of the process again and again for nothing: at 1M events that
+    doubled the time to read and decode the log. What a batch leaves is freed as it ends (by
+    reference counts, as almost all of it is); the collector, on again once no batch in the
+    process is running, finds any cycles later. If it was off to begin with, it stays off."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._was_on = False
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        with self._lock:
+            if self._running == 0:
+                self._was_on = gc.isenabled()
+                gc.disable()
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0 and self._was_on:
+                    gc.enable()
+
+
+_CYCLES = _CyclePause()
 
 
 @dataclass(frozen=True)
@@ -212,7 +245,9 @@ class Followers:
             started = time.perf_counter()
             # When stopping, the slices are left to the next catch-up.
             stopping = stop is not None and stop.is_set()
-            if "records" in names and not stopping and self._end_bulk_slices():
+            with _CYCLES.paused():
+                wrote = "records" in names and not stopping and self._end_bulk_slices()
+            if wrote:
                 self.bulk_spent["slices"] += time.perf_counter() - started
             started = time.perf_counter()
             for name in bulk:
@@ -247,17 +282,20 @@ class Followers:
             size = batch if limit is None else min(batch, limit - done)
             if size <= 0:
                 break
-            notifications = self.ledger.store.select_notifications(
-                start=start, limit=size, inclusive_of_start=False
-            )
-            if not notifications:
-                break
-            events = [(self.ledger.mapper.to_domain_event(n), n.id, n.state) for n in notifications]
-            last = notifications[-1].id
-            for name, position in positions.items():
-                mine = [item for item in events if item[1] > position]
-                if mine:
-                    self._commit(name, mine, position, last)
+            with _CYCLES.paused():
+                notifications = self.ledger.store.select_notifications(
+                    start=start, limit=size, inclusive_of_start=False
+                )
+                if not notifications:
+                    break
+                events = [
+                    (self.ledger.mapper.to_domain_event(n), n.id, n.state) for n in notifications
+                ]
+                last = notifications[-1].id
+                for name, position in positions.items():
+                    mine = [item for item in events if item[1] > position]
+                    if mine:
+                        self._commit(name, mine, position, last)
             done += len(notifications)
             if progress:
                 progress(len(notifications))

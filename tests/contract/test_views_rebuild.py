@@ -7,6 +7,7 @@ same rows as one that replays the whole log after `rebuild(name)`.
 
 from __future__ import annotations
 
+import gc
 import itertools
 from datetime import date, timedelta
 from typing import Any
@@ -525,6 +526,7 @@ def test_each_follower_counts_the_time_it_spends_on_its_own_batches(
     followers.rebuild("records")
     followers.catch_up(("records",), bulk_after=1)
     assert followers.bulk_spent["slices"] > 0 and followers.bulk_spent["indexes"] > 0
+    assert gc.isenabled()  # held off only while batches are applied
 
 
 def _indexes(followers: Followers, name: str) -> set[str]:
