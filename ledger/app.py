@@ -149,6 +149,14 @@ _BASE_FIELDS = frozenset(
 )
 
 
+def subject_id(event: Any) -> str:
+    """The id of the record an event concerns, as `describe` names it: a notice's commitment
+    or inquiry, else the event's own record (a demand's response may name a commitment, but
+    it is the demand's)."""
+    field = _NOTICE_SUBJECT.get(EVENT_TYPES.get(type(event), ""))
+    return str(getattr(event, field) if field else event.originator_id)
+
+
 def describe(event: Any, position: int) -> dict[str, Any]:
     """A decoded event in its public form (`/v1/events`, exports, webhooks, Merkle leaves)."""
     fields = vars(event)

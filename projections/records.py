@@ -28,7 +28,7 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from ledger.app import EVENT_TYPES
+from ledger.app import EVENT_TYPES, subject_id
 from ledger.clock import local_date
 from projections import slices
 from projections.db import FOREVER_RECORDED, PostgresView, Sql, SQLiteView, table_columns
@@ -537,12 +537,7 @@ class RecordsProjection(Projection[Any]):
         With `after`, the batch is refused (StaleBatch) unless the follower is still there."""
         with self.view.batch(tracking, after) as sql:
             unit = Unit(sql, self.timezone)
-            unit.prefetch(
-                str(
-                    getattr(e, "commitment", None) or getattr(e, "inquiry", None) or e.originator_id
-                )
-                for e, *_ in events
-            )
+            unit.prefetch(subject_id(e) for e, *_ in events)
             for event, position, *_ in events:
                 handler = _HANDLERS.get(EVENT_TYPES.get(type(event), ""))
                 if handler is not None:

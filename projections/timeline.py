@@ -15,7 +15,7 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from ledger.app import EVENT_TYPES
+from ledger.app import EVENT_TYPES, subject_id
 from ledger.clock import local_date
 from projections.db import PostgresView, Sql, SQLiteView
 from projections.records import REDACTED, dumps, recorded_key
@@ -147,13 +147,14 @@ class TimelineProjection(Projection[Any]):
             keys: list[tuple[Any, ...]] = []
             # What happened to a record (reasons, notes, answers) is searchable on its own row.
             notes: list[tuple[Any, ...]] = []
+            self._prefetch(sql, records, events)
             for event, position, *_ in events:
                 wire = EVENT_TYPES.get(type(event))
                 if wire is None:
                     continue
                 data = {k: v for k, v in vars(event).items() if k not in _BASE}
-                subject = data.get("commitment") or data.get("inquiry") or str(event.originator_id)
-                record = self._record(sql, records, subject)
+                subject = subject_id(event)
+                record = records.get(subject)
                 recorded = recorded_key(event.timestamp)
                 if record is None:
                     record = self._new_record(wire, subject, data, recorded)
@@ -189,12 +190,12 @@ class TimelineProjection(Projection[Any]):
                 keys.extend((key, on, position) for key in record["keys"])
             # Entries first: a retitle below must reach this batch's creation entries too.
             sql.many("INSERT INTO t_entries VALUES (?,?,?,?,?,?,?,?,?)", entries)
-            for record in records.values():
-                sql.run(
-                    "INSERT INTO t_records VALUES (?,?,?,?,?,?,?) ON CONFLICT (record_id) "
-                    "DO UPDATE SET keys=excluded.keys, parts=excluded.parts, "
-                    "title=excluded.title, retracted_at=excluded.retracted_at",
-                    [
+            sql.many(
+                "INSERT INTO t_records VALUES (?,?,?,?,?,?,?) ON CONFLICT (record_id) "
+                "DO UPDATE SET keys=excluded.keys, parts=excluded.parts, "
+                "title=excluded.title, retracted_at=excluded.retracted_at",
+                [
+                    (
                         record["record_id"],
                         record["kind"],
                         record["recorded_at"],
@@ -202,8 +203,11 @@ class TimelineProjection(Projection[Any]):
                         dumps(record["parts"]),
                         record["title"],
                         record["retracted_at"],
-                    ],
-                )
+                    )
+                    for record in records.values()
+                ],
+            )
+            for record in records.values():
                 if record.pop("retitle", False):
                     # The record's first entry shows its title: keep it corrected and redacted.
                     created = [f"{record['kind']}.{w}" for w in _CREATED]
@@ -234,18 +238,21 @@ class TimelineProjection(Projection[Any]):
             )
 
     @staticmethod
-    def _record(
-        sql: Sql, records: dict[str, dict[str, Any]], record_id: str
-    ) -> dict[str, Any] | None:
-        if record_id in records:
-            return records[record_id]
-        row = sql.one("SELECT * FROM t_records WHERE record_id = ?", [record_id])
-        if row is None:
-            return None
-        row["keys"] = json.loads(row["keys"])
-        row["parts"] = json.loads(row["parts"])
-        records[record_id] = row
-        return row
+    def _prefetch(
+        sql: Sql, records: dict[str, dict[str, Any]], events: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """The stored rows of the records a batch's events are about, a few hundred per
+        statement rather than one statement (a round trip on PostgreSQL) each."""
+        wanted = list(dict.fromkeys(subject_id(event) for event, *_ in events))
+        for start in range(0, len(wanted), 400):
+            chunk = wanted[start : start + 400]
+            for row in sql.rows(
+                f"SELECT * FROM t_records WHERE record_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                row["keys"] = json.loads(row["keys"])
+                row["parts"] = json.loads(row["parts"])
+                records[row["record_id"]] = row
 
     @staticmethod
     def _new_record(

@@ -576,3 +576,37 @@ def test_due_date_and_assignee_filters_select_what_the_whole_board_shows(
         for name, f in filters.items():
             pages = every_page(lambda c, f=f, w=when: q.board(when=w, limit=2, cursor=c, **f))
             assert [i["id"] for p in pages for i in p] == expected[name], (day, known, name)
+
+
+def test_a_demands_response_naming_a_commitment_stays_in_the_demands_timeline(
+    ledger: Ledger, clock: ManualClock, founded: Followers
+) -> None:
+    """A response to a demand may name the commitment it was answered with; it is still the
+    demand's event, as in the log: in the timelines of the demand's topics and parties, and
+    found by search as the demand's, not filed under the commitment."""
+    demand = "demand/stop-assisting-ice"
+    clock.set(utc(2017, 9, 20, 12))
+    run(
+        ledger,
+        "demand.response",
+        demand,
+        status="acknowledged",
+        occurred_at="2017-09-19",
+        note="the chief answered with his zanzibar pledge",
+        commitment=CONRAD_PLEDGE,
+        sources=[ARTICLE],
+    )
+    founded.catch_up()
+    q = founded.queries
+    when = q.when(date(2017, 9, 30))
+
+    def responses(**where: str) -> list[dict[str, Any]]:
+        items = q.timeline(when=when, limit=500, **where).items
+        return [e["record"] for e in items if e["type"] == "demand.responded"]
+
+    assert responses(actor=sid(RESIDENTS)) == [{"kind": "demand", "id": sid(demand)}]
+    assert {"kind": "demand", "id": sid(demand)} in responses(topic=TOPIC)
+    pledge = q.timeline(when=when, actor=sid("actor/steve-conrad"), limit=500).items
+    assert not [e for e in pledge if e["type"] == "demand.responded"]
+    hits = q.search("zanzibar", when=when, limit=50).items
+    assert [h["record"] for h in hits] == [{"kind": "demand", "id": sid(demand)}]
