@@ -180,6 +180,13 @@ class ViewStore(Protocol):
     def close(self) -> None: ...
 
 
+#: Which version of its follower wrote each view's rows (`FollowerSpec.version`), shared by
+#: the views of a store.
+VERSIONS = (
+    "CREATE TABLE IF NOT EXISTS view_versions (name TEXT PRIMARY KEY, version BIGINT NOT NULL)"
+)
+
+
 class StaleBatch(Exception):
     """The follower was reset, or moved on in another process, while a batch was computed."""
 
@@ -215,7 +222,7 @@ class _ViewTables:
             ]
         else:
             tables = [*cls.TABLES, *cls.POSTGRES_TABLES]
-        return [*tables, *cls.QUERY_INDEXES]
+        return [VERSIONS, *tables, *cls.QUERY_INDEXES]
 
     def drop_query_indexes(self) -> None:
         if not self.QUERY_INDEXES:

@@ -32,7 +32,7 @@ from ledger.config import Settings, StoreURL
 from ledger.integrity import Signer
 from ledger.store import pg_conninfo
 from projections import slices
-from projections.db import StaleBatch, open_view, views_path
+from projections.db import Sql, StaleBatch, open_view, views_path
 from projections.integrity import (
     INTEGRITY_TABLES,
     IntegrityProjection,
@@ -120,6 +120,9 @@ class FollowerSpec:
     projection: type[Any]
     views: tuple[type[Any], type[Any]]
     tables: tuple[str, ...]
+    #: Raised when the follower comes to write other rows for the same events: a view
+    #: written by an earlier version is replayed from the log when the views are opened.
+    version: int = 1
 
 
 FOLLOWERS: dict[str, FollowerSpec] = {
@@ -131,6 +134,8 @@ FOLLOWERS: dict[str, FollowerSpec] = {
         TimelineProjection,
         (SQLiteTimelineView, PostgresTimelineView),
         TIMELINE_TABLES,
+        # 2: a demand's response that names a commitment is the demand's entry.
+        version=2,
     ),
     "integrity": FollowerSpec(
         "integrity",
@@ -198,6 +203,32 @@ class Followers:
         if self._board_predates_slices():
             log.info("the board has no month slices: the records view is built again")
             self.rebuild("records")
+        for name in REBUILT_BY_DEFAULT:
+            self._replay_if_outdated(name)
+
+    def _replay_if_outdated(self, name: str) -> None:
+        """Replay a view (as `rebuild` does) if an earlier version of its follower wrote it
+        (`FollowerSpec.version`). A view without a version written is of version 1 if it has
+        followed the log at all, else it is marked as of this version."""
+        spec, view = FOLLOWERS[name], self.views[name]
+        with view.read() as sql:
+            row = sql.one("SELECT version FROM view_versions WHERE name = ?", [name])
+        if row is not None and int(row["version"]) >= spec.version:
+            return
+        position = self.position(name)
+        with view.write() as sql:
+            row = sql.one("SELECT version FROM view_versions WHERE name = ?", [name])
+            stored = int(row["version"]) if row else (1 if position else spec.version)
+            if stored >= spec.version and row is not None:
+                return  # another process got here first
+            if stored < spec.version:
+                log.info("the %s view was written by an earlier version: replaying it", name)
+                self._empty(sql, name)
+            sql.run(
+                "INSERT INTO view_versions (name, version) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+                [name, spec.version],
+            )
 
     def _board_predates_slices(self) -> bool:
         """Whether the records view was built before the board had month slices, or before
@@ -324,12 +355,13 @@ class Followers:
     def rebuild(self, name: str) -> None:
         """Empty a follower's tables and tracking in one transaction; whoever holds the
         follower then replays the log into it from the start."""
-        spec = FOLLOWERS[name]
-        view = self.views[name]
-        with view.write() as sql:
-            view.reset_tracking(sql, name)
-            for table in spec.tables:
-                sql.run(f"DELETE FROM {table}")
+        with self.views[name].write() as sql:
+            self._empty(sql, name)
+
+    def _empty(self, sql: Sql, name: str) -> None:
+        self.views[name].reset_tracking(sql, name)
+        for table in FOLLOWERS[name].tables:
+            sql.run(f"DELETE FROM {table}")
 
     def snapshot(self, name: str) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of a follower's tables, sorted: to compare a rebuild with the original."""

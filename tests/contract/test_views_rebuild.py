@@ -31,7 +31,7 @@ from ledger.domain.vocab import (
 from projections import slices
 from projections.db import Sql, index_name
 from projections.queries import Views, When
-from projections.runner import Followers
+from projections.runner import FOLLOWERS, Followers
 from projections.watcher import DeadlineWatcher
 from tests.contract.helpers import WHO, run
 from tests.contract.views_support import (
@@ -700,3 +700,47 @@ def test_a_long_catch_up_leaves_postgresql_planning_for_the_views_real_size(
     finally:
         followers.close()
         ledger.close()
+
+
+def _version(followers: Followers, name: str) -> int | None:
+    with followers.views[name].read() as sql:
+        row = sql.one("SELECT version FROM view_versions WHERE name = ?", [name])
+    return None if row is None else int(row["version"])
+
+
+def test_a_view_an_earlier_follower_wrote_is_replayed_when_the_views_are_opened(
+    ledger: Ledger, clock: ManualClock, founded: Followers
+) -> None:
+    """A follower whose rows change for the same events has a higher version: a view written
+    by an earlier one (or one from before views recorded versions) is emptied when the
+    views are opened, and replayed from the log; the others are left as they are."""
+    expected = founded.snapshot("timeline")
+    head = ledger.last_position()
+    assert _version(founded, "timeline") == FOLLOWERS["timeline"].version > 1
+    for stale in ("an earlier version", "no version"):
+        with founded.views["timeline"].write() as sql:
+            sql.run("DELETE FROM view_versions WHERE name = ?", ["timeline"])
+            if stale == "an earlier version":
+                sql.run("INSERT INTO view_versions VALUES (?, ?)", ["timeline", 1])
+            sql.run("UPDATE t_entries SET summary = 'written by an earlier version'")
+        reopened = Followers(ledger, clock=clock)
+        try:
+            assert reopened.position("timeline") == 0, stale
+            assert reopened.position("records") == reopened.position("integrity") == head
+            assert _version(reopened, "timeline") == FOLLOWERS["timeline"].version
+            reopened.catch_up()
+            assert reopened.snapshot("timeline") == expected, stale
+        finally:
+            reopened.close()
+    # At its version, a view is left alone.
+    again = Followers(ledger, clock=clock)
+    try:
+        assert again.position("timeline") == head
+    finally:
+        again.close()
+
+
+def test_views_that_hold_nothing_yet_are_marked_as_of_this_version(followers: Followers) -> None:
+    for name in ("records", "timeline", "integrity"):
+        assert followers.position(name) == 0
+        assert _version(followers, name) == FOLLOWERS[name].version
