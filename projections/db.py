@@ -10,6 +10,7 @@ SQL here is written once, with `?` placeholders, in the subset both databases sh
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import threading
@@ -19,11 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+import psycopg
 from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
-from psycopg import IsolationLevel
 from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Identifier
 
@@ -209,6 +210,10 @@ class _ViewTables:
     #: instead of a table and an index of its key, so a row found by its key costs one
     #: descent instead of two, and each insert writes one tree fewer.
     CLUSTERED: ClassVar[tuple[str, ...]] = ()
+    #: Raised when the follower comes to write other rows for the same events. The batch
+    #: that starts a view from the beginning records it (`view_versions`); a view written by
+    #: an earlier version is replayed when the views are opened (`Followers`).
+    VERSION: ClassVar[int] = 1
     dialect: ClassVar[str]
 
     @classmethod
@@ -247,8 +252,18 @@ class _ViewTables:
         with self.write() as sql:  # type: ignore[attr-defined]
             if after is not None:
                 self.check_tracking(sql, tracking.application_name, after)  # type: ignore[attr-defined]
+            if after == 0:
+                self.mark_version(sql, tracking.application_name, self.VERSION)
             yield sql
             self.track(sql, tracking)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def mark_version(sql: Sql, name: str, version: int) -> None:
+        sql.run(
+            "INSERT INTO view_versions (name, version) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+            [name, version],
+        )
 
 
 #: One writer at a time per SQLite file in this process. The views of a store share a file
@@ -295,10 +310,19 @@ class SQLiteView(_ViewTables, SQLiteTrackingRecorder):
     def track(self, sql: Sql, tracking: Tracking) -> None:
         self._insert_tracking(sql.cursor, tracking)
 
-    def check_tracking(self, sql: Sql, name: str, after: int) -> None:
+    def tracked(self, sql: Sql, name: str) -> int:
+        """Where the follower is, as this transaction sees it."""
         row = sql.one("SELECT notification_id FROM tracking WHERE application_name = ?", [name])
-        if (row["notification_id"] if row else 0) != after:
+        return int(row["notification_id"]) if row else 0
+
+    def check_tracking(self, sql: Sql, name: str, after: int) -> None:
+        if self.tracked(sql, name) != after:
             raise StaleBatch(name)
+
+    def lock_versions(self, sql: Sql) -> None:
+        """Take the file's write lock first (waiting for it), so that what this transaction
+        reads next cannot change before it writes."""
+        sql.run("UPDATE view_versions SET version = version WHERE name = ''")
 
     def reset_tracking(self, sql: Sql, name: str) -> None:
         sql.run("DELETE FROM tracking WHERE application_name = ?", [name])
@@ -340,29 +364,39 @@ class PostgresView(_ViewTables, PostgresTrackingRecorder):
     def read(self) -> Iterator[Sql]:
         """One snapshot for all the statements of a read, as on SQLite: a page's keys and
         then its rows are read as of one moment, even while a follower commits or a rebuild
-        empties the view in between."""
+        empties the view in between. (The pool's connections are in autocommit mode: the
+        transaction is begun and ended here, and leaves no setting on the connection.)"""
         with self._connection() as conn:
-            conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
-                with conn.transaction(force_rollback=True):
-                    yield Sql(conn.cursor(), "postgres")
+                yield Sql(conn.cursor(), "postgres")
             finally:
-                # (A connection lost meanwhile is not reset: the pool discards it.)
-                if conn.info.transaction_status == TransactionStatus.IDLE:
-                    conn.isolation_level, conn.read_only = None, None
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    # A connection lost meanwhile fails here too: the error that lost it is
+                    # the one to report, and the pool discards the connection.
+                    with contextlib.suppress(psycopg.Error):
+                        conn.execute("ROLLBACK")
 
     def track(self, sql: Sql, tracking: Tracking) -> None:
         self._insert_tracking(sql.cursor, tracking)
 
-    def check_tracking(self, sql: Sql, name: str, after: int) -> None:
-        # The row lock orders this batch with a concurrent rebuild's reset.
+    def tracked(self, sql: Sql, name: str, *, lock: bool = False) -> int:
+        """Where the follower is; with `lock`, its tracking row is held to the transaction's
+        end (a batch and a concurrent rebuild's reset are ordered by it)."""
         row = sql.one(
             f'SELECT notification_id FROM "{self.tracking_table_name}" '
-            "WHERE application_name = ? FOR UPDATE",
+            f"WHERE application_name = ?{' FOR UPDATE' if lock else ''}",
             [name],
         )
-        if (row["notification_id"] if row else 0) != after:
+        return int(row["notification_id"]) if row else 0
+
+    def check_tracking(self, sql: Sql, name: str, after: int) -> None:
+        if self.tracked(sql, name, lock=True) != after:
             raise StaleBatch(name)
+
+    def lock_versions(self, sql: Sql) -> None:
+        """Openers of the views decide one at a time whether a view is outdated."""
+        sql.run("LOCK TABLE view_versions IN SHARE ROW EXCLUSIVE MODE")
 
     def reset_tracking(self, sql: Sql, name: str) -> None:
         sql.run(f'DELETE FROM "{self.tracking_table_name}" WHERE application_name = ?', [name])

@@ -120,9 +120,6 @@ class FollowerSpec:
     projection: type[Any]
     views: tuple[type[Any], type[Any]]
     tables: tuple[str, ...]
-    #: Raised when the follower comes to write other rows for the same events: a view
-    #: written by an earlier version is replayed from the log when the views are opened.
-    version: int = 1
 
 
 FOLLOWERS: dict[str, FollowerSpec] = {
@@ -134,8 +131,6 @@ FOLLOWERS: dict[str, FollowerSpec] = {
         TimelineProjection,
         (SQLiteTimelineView, PostgresTimelineView),
         TIMELINE_TABLES,
-        # 2: a demand's response that names a commitment is the demand's entry.
-        version=2,
     ),
     "integrity": FollowerSpec(
         "integrity",
@@ -208,27 +203,28 @@ class Followers:
 
     def _replay_if_outdated(self, name: str) -> None:
         """Replay a view (as `rebuild` does) if an earlier version of its follower wrote it
-        (`FollowerSpec.version`). A view without a version written is of version 1 if it has
-        followed the log at all, else it is marked as of this version."""
-        spec, view = FOLLOWERS[name], self.views[name]
+        (`VERSION` of its view). A view that has followed the log without a version written
+        is of version 1. Openers decide one at a time, under a lock, so two processes
+        starting together replay a view once; the batch that then starts it again records
+        the version of the code that writes it."""
+        view = self.views[name]
         with view.read() as sql:
             row = sql.one("SELECT version FROM view_versions WHERE name = ?", [name])
-        if row is not None and int(row["version"]) >= spec.version:
+        if row is not None and int(row["version"]) >= view.VERSION:
             return
-        position = self.position(name)
         with view.write() as sql:
+            view.lock_versions(sql)
             row = sql.one("SELECT version FROM view_versions WHERE name = ?", [name])
-            stored = int(row["version"]) if row else (1 if position else spec.version)
-            if stored >= spec.version and row is not None:
-                return  # another process got here first
-            if stored < spec.version:
-                log.info("the %s view was written by an earlier version: replaying it", name)
-                self._empty(sql, name)
-            sql.run(
-                "INSERT INTO view_versions (name, version) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET version = excluded.version",
-                [name, spec.version],
-            )
+            if row is None and view.tracked(sql, name) == 0:
+                return  # nothing written yet: its first batch records the version
+            stored = 1 if row is None else int(row["version"])
+            if stored >= view.VERSION:
+                if row is None:
+                    view.mark_version(sql, name, stored)
+                return
+            log.info("the %s view was written by an earlier version: replaying it", name)
+            self._empty(sql, name)
+            sql.run("DELETE FROM view_versions WHERE name = ?", [name])
 
     def _board_predates_slices(self) -> bool:
         """Whether the records view was built before the board had month slices, or before
@@ -322,14 +318,16 @@ class Followers:
                 events = [
                     (self.ledger.mapper.to_domain_event(n), n.id, n.state) for n in notifications
                 ]
-                last = notifications[-1].id
+                last, count = notifications[-1].id, len(notifications)
                 for name, position in positions.items():
                     mine = [item for item in events if item[1] > position]
                     if mine:
                         self._commit(name, mine, position, last)
-            done += len(notifications)
+                # Freed here, not walked by the collector once it is on again.
+                del notifications, events, mine
+            done += count
             if progress:
-                progress(len(notifications))
+                progress(count)
         return done
 
     def _analyze(self, name: str) -> None:

@@ -34,7 +34,12 @@ _TABLES = [
 TIMELINE_TABLES = ("t_records", "t_entries", "t_keys", "t_search")
 
 
+#: 2: a demand's response that names a commitment is the demand's entry, not the commitment's.
+_VERSION = 2
+
+
 class SQLiteTimelineView(SQLiteView):
+    VERSION: ClassVar = _VERSION
     TABLES: ClassVar = _TABLES
     SQLITE_TABLES: ClassVar = [
         "CREATE VIRTUAL TABLE IF NOT EXISTS t_search USING fts5("
@@ -44,6 +49,7 @@ class SQLiteTimelineView(SQLiteView):
 
 
 class PostgresTimelineView(PostgresView):
+    VERSION: ClassVar = _VERSION
     TABLES: ClassVar = _TABLES
     POSTGRES_TABLES: ClassVar = [
         "CREATE TABLE IF NOT EXISTS t_search (record_id TEXT NOT NULL, kind TEXT NOT NULL, "

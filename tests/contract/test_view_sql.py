@@ -95,6 +95,25 @@ def test_a_read_sees_one_snapshot_while_a_writer_commits(ledger: Ledger) -> None
         followers.close()
 
 
+def test_a_read_that_fails_leaves_its_connection_fit_for_writes(ledger: Ledger) -> None:
+    """A failed statement ends a read's transaction; the connection goes back to the pool
+    with nothing of the read left on it (on PostgreSQL a read is READ ONLY)."""
+    followers = Followers(ledger)
+    try:
+        view = _table(followers)
+        missing = r"no such table|does not exist"
+        for _ in range(3):  # the pool's connections are reused
+            with pytest.raises(Exception, match=missing), view.read() as sql:
+                sql.rows("SELECT * FROM no_such_table")
+            with view.write() as sql:
+                sql.many("INSERT INTO z_rows VALUES (?,?,?,?) ON CONFLICT DO NOTHING", ROWS)
+        assert _all(view) == ROWS
+        with view.write() as sql:
+            sql.run("DROP TABLE z_rows")
+    finally:
+        followers.close()
+
+
 @pytest.mark.parametrize(
     ("query", "shape"),
     [

@@ -31,7 +31,7 @@ from ledger.domain.vocab import (
 from projections import slices
 from projections.db import Sql, index_name
 from projections.queries import Views, When
-from projections.runner import FOLLOWERS, Followers
+from projections.runner import Followers
 from projections.watcher import DeadlineWatcher
 from tests.contract.helpers import WHO, run
 from tests.contract.views_support import (
@@ -716,7 +716,10 @@ def test_a_view_an_earlier_follower_wrote_is_replayed_when_the_views_are_opened(
     views are opened, and replayed from the log; the others are left as they are."""
     expected = founded.snapshot("timeline")
     head = ledger.last_position()
-    assert _version(founded, "timeline") == FOLLOWERS["timeline"].version > 1
+    version = founded.views["timeline"].VERSION
+    assert version > 1
+    assert _version(founded, "timeline") == version
+    assert _version(founded, "records") == founded.views["records"].VERSION
     for stale in ("an earlier version", "no version"):
         with founded.views["timeline"].write() as sql:
             sql.run("DELETE FROM view_versions WHERE name = ?", ["timeline"])
@@ -724,13 +727,22 @@ def test_a_view_an_earlier_follower_wrote_is_replayed_when_the_views_are_opened(
                 sql.run("INSERT INTO view_versions VALUES (?, ?)", ["timeline", 1])
             sql.run("UPDATE t_entries SET summary = 'written by an earlier version'")
         reopened = Followers(ledger, clock=clock)
+        # A second process opening the views meanwhile does not empty it again.
+        second = Followers(ledger, clock=clock)
         try:
             assert reopened.position("timeline") == 0, stale
+            assert _version(reopened, "timeline") is None  # until its first batch
             assert reopened.position("records") == reopened.position("integrity") == head
-            assert _version(reopened, "timeline") == FOLLOWERS["timeline"].version
+            reopened.catch_up(limit=5)
+            assert reopened.position("timeline") == 5
+            third = Followers(ledger, clock=clock)
+            third.close()
+            assert reopened.position("timeline") == 5
+            assert _version(reopened, "timeline") == version
             reopened.catch_up()
             assert reopened.snapshot("timeline") == expected, stale
         finally:
+            second.close()
             reopened.close()
     # At its version, a view is left alone.
     again = Followers(ledger, clock=clock)
@@ -740,7 +752,13 @@ def test_a_view_an_earlier_follower_wrote_is_replayed_when_the_views_are_opened(
         again.close()
 
 
-def test_views_that_hold_nothing_yet_are_marked_as_of_this_version(followers: Followers) -> None:
+def test_a_view_records_its_version_with_its_first_batch(
+    ledger: Ledger, followers: Followers
+) -> None:
     for name in ("records", "timeline", "integrity"):
         assert followers.position(name) == 0
-        assert _version(followers, name) == FOLLOWERS[name].version
+        assert _version(followers, name) is None
+    import_founding_case(ledger)
+    followers.catch_up(limit=1)
+    for name in ("records", "timeline", "integrity"):
+        assert _version(followers, name) == followers.views[name].VERSION
