@@ -356,6 +356,8 @@ def _command(p: str, op: str, t: int, choice: int, offset: int) -> dict[str, Any
     if op == "demand":
         status = DEMAND_STATUSES[1:][choice % (len(DEMAND_STATUSES) - 1)]
         data = {"status": status, "occurred_at": on, "sources": src}
+        if choice % 3 == 0:
+            data["commitment"] = commitment  # answered with a commitment
         return {"op": "demand.response", "id": f"demand/{p}-{t}", "data": data}
     if op == "review":
         status = INCIDENT_REVIEW_STATUSES[1:][choice % (len(INCIDENT_REVIEW_STATUSES) - 1)]
