@@ -181,8 +181,8 @@ class ViewStore(Protocol):
     def close(self) -> None: ...
 
 
-#: Which version of its follower wrote each view's rows (`FollowerSpec.version`), shared by
-#: the views of a store.
+#: Which version of its follower wrote each view's rows (`VERSION` of its view class),
+#: shared by the views of a store.
 VERSIONS = (
     "CREATE TABLE IF NOT EXISTS view_versions (name TEXT PRIMARY KEY, version BIGINT NOT NULL)"
 )
@@ -256,6 +256,12 @@ class _ViewTables:
                 self.mark_version(sql, tracking.application_name, self.VERSION)
             yield sql
             self.track(sql, tracking)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def stored_version(sql: Sql, name: str) -> int | None:
+        """The version recorded for a follower's view, if any."""
+        row = sql.one("SELECT version FROM view_versions WHERE name = ?", [name])
+        return None if row is None else int(row["version"])
 
     @staticmethod
     def mark_version(sql: Sql, name: str, version: int) -> None:

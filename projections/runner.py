@@ -209,17 +209,17 @@ class Followers:
         the version of the code that writes it."""
         view = self.views[name]
         with view.read() as sql:
-            row = sql.one("SELECT version FROM view_versions WHERE name = ?", [name])
-        if row is not None and int(row["version"]) >= view.VERSION:
+            recorded = view.stored_version(sql, name)
+        if recorded is not None and recorded >= view.VERSION:
             return
         with view.write() as sql:
             view.lock_versions(sql)
-            row = sql.one("SELECT version FROM view_versions WHERE name = ?", [name])
-            if row is None and view.tracked(sql, name) == 0:
+            recorded = view.stored_version(sql, name)
+            if recorded is None and view.tracked(sql, name) == 0:
                 return  # nothing written yet: its first batch records the version
-            stored = 1 if row is None else int(row["version"])
+            stored = 1 if recorded is None else recorded
             if stored >= view.VERSION:
-                if row is None:
+                if recorded is None:
                     view.mark_version(sql, name, stored)
                 return
             log.info("the %s view was written by an earlier version: replaying it", name)
