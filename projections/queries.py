@@ -22,6 +22,7 @@ from ledger.domain.errors import InvalidInput
 from ledger.domain.vocab import COMMITMENT_UNRESOLVED
 from projections.db import FOREVER_RECORDED, Sql
 from projections.records import recorded_key
+from projections.slices import UNRESOLVED
 from projections.timeline_math import FOREVER, days_between, derived
 
 _UNRESOLVED = tuple(sorted(COMMITMENT_UNRESOLVED))
@@ -201,14 +202,16 @@ class Views:
             "include_retracted": include_retracted,
         }
         keys: list[dict[str, Any]] = []
-        # Overdue commitments are unresolved ones: one due-ordered index range per status
-        # finds them, instead of one range holding every status in due order.
-        statuses = _UNRESOLVED if overdue and status is None else (status,)
         after = decode_cursor(cursor, [str, str]) if cursor else None
         with self.records_view.read() as sql:
             # The rows' `when` may leave out a ledger time every row precedes; the items'
             # texts and versions are still shown as known at that time.
             source, rows_when = self._board_source(sql, when)
+            # Overdue commitments are unresolved ones. The slices have an index of those
+            # alone; among the rows themselves, one due-ordered index range per status
+            # finds them, instead of one range holding every status in due order.
+            by_status = overdue and status is None and source is None
+            statuses = _UNRESOLVED if by_status else (status,)
             spans = ("all",) if rows_when.known or source else ("last", "earlier")
             # Where the slices' indexes hold the rows whole, a page is read from them.
             whole = source is not None and self.records_view.SLICES_SHOW_ITEMS
@@ -360,9 +363,9 @@ class Views:
         # which the indexes hold in page order: a page's range ends where the dates do,
         # instead of running on through every later row of its month.
         if overdue is not None:
-            test = "b.status IN (?,?,?) AND b.due_on < ?"
+            test = f"b.{UNRESOLVED} AND b.due_on < ?"
             where.append(test if overdue else f"NOT ({test} AND b.due_on IS NOT NULL)")
-            params += [*_UNRESOLVED, when.day]
+            params.append(when.day)
             if overdue:
                 where.append("b.due_key < ?")
                 params.append(when.day)
@@ -385,7 +388,9 @@ class Views:
         earlier = self._known_values(sql, ids, when)
         items = []
         for r in rows:
-            data = {**orjson.loads(r["data"]), **earlier.get(r["cid"], {})}
+            data = orjson.loads(r["data"])
+            if r["cid"] in earlier:
+                data.update(earlier[r["cid"]])
             due = (
                 {
                     "on": r["due_on"],

@@ -34,6 +34,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from ledger.clock import local_date
+from ledger.domain.vocab import COMMITMENT_UNRESOLVED
 from projections.db import FOREVER_RECORDED, Sql
 from projections.timeline_math import FOREVER
 
@@ -63,6 +64,10 @@ SLICE_COLUMNS = (
 
 _TESTED = "rec_from, rec_to, world_from, world_to, retracted, status, due_on"
 
+#: The test of an unresolved commitment, spelled with its values: a query that tests it in
+#: these words may read the `unresolved` index, which holds only the slices it admits.
+UNRESOLVED = "status IN ({})".format(", ".join(f"'{s}'" for s in sorted(COMMITMENT_UNRESOLVED)))
+
 TABLES = [
     "CREATE TABLE IF NOT EXISTS v_board_slices (axis TEXT NOT NULL, bucket TEXT NOT NULL, "
     "cid TEXT NOT NULL, world_from TEXT NOT NULL, rec_from TEXT NOT NULL, "
@@ -84,7 +89,9 @@ def query_indexes(*, showing_items: bool) -> list[str]:
     shows, so a page's rows are read from one short range of the index too, instead of
     being looked up one by one (SQLite: its indexes take long text; PostgreSQL's do not,
     past about 2.7 kB, and there the page's rows are looked up). Only directives have an
-    assignee: its index holds the slices that name one."""
+    assignee: its index holds the slices that name one. Overdue commitments are unresolved
+    ones: theirs holds only unresolved slices, so an overdue page is one range in due order
+    instead of one per status, each read a page deep and merged."""
     shown = f", {_SHOWN}" if showing_items else ""
     return [
         f"CREATE INDEX IF NOT EXISTS v_slices_{name} ON v_board_slices "
@@ -94,6 +101,7 @@ def query_indexes(*, showing_items: bool) -> list[str]:
             ("status", "status, ", ""),
             ("made_by", "made_by, ", ""),
             ("assignee", "assignee, ", " WHERE assignee IS NOT NULL"),
+            ("unresolved", "", f" WHERE {UNRESOLVED}"),
         )
     ]
 

@@ -3,7 +3,7 @@ where inserts and keyed deletes take all their rows in one statement."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -11,6 +11,7 @@ import pytest
 from ledger.app import Ledger
 from projections.db import Sql, _row_statement
 from projections.runner import Followers
+from tests.contract.views_support import WARREN, sid
 from tests.contract.views_support import followers_fixture as _followers  # noqa: F401
 from tests.contract.views_support import founded_fixture as _founded  # noqa: F401
 
@@ -181,3 +182,29 @@ def test_a_board_page_through_month_slices_reads_one_index_on_sqlite(
         assert "USING COVERING INDEX v_slices_status" in plan, plan
     else:
         assert len(looked_up) == 1
+
+
+def test_an_overdue_page_through_month_slices_is_one_index_range(
+    ledger: Ledger, founded: Followers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Overdue commitments are unresolved ones, whatever their status: the slices' index of
+    unresolved slices gives the page in one range, not one range per status."""
+    view = founded.views["records"]
+    statements: list[tuple[str, list[Any]]] = []
+    rows = Sql.rows
+
+    def recording(sql: Sql, query: str, params: Any = ()) -> list[dict[str, Any]]:
+        statements.append((query, list(params)))
+        return rows(sql, query, params)
+
+    monkeypatch.setattr(Sql, "rows", recording)
+    q = founded.queries
+    # As the ledger showed it that day: before the deadline was extended.
+    page = q.board(when=q.when(known_at=datetime(2017, 9, 23, 20, tzinfo=UTC)), overdue=True)
+    monkeypatch.setattr(Sql, "rows", rows)
+    assert [item["id"] for item in page.items] == [sid(WARREN)]
+    [(paged, params)] = [s for s in statements if "FROM v_board_slices b" in s[0]]
+    if view.dialect == "sqlite":
+        with view.read() as sql:
+            plan = " ".join(r["detail"] for r in sql.rows(f"EXPLAIN QUERY PLAN {paged}", params))
+        assert "USING COVERING INDEX v_slices_unresolved" in plan, plan
