@@ -154,31 +154,44 @@ def test_board_tables_are_kept_in_key_order_on_sqlite(ledger: Ledger) -> None:
         followers.close()
 
 
+def _board_statements(
+    followers: Followers, monkeypatch: pytest.MonkeyPatch, **query: Any
+) -> tuple[list[dict[str, Any]], list[tuple[str, list[Any]]]]:
+    """A board page's items, and the statements that read it with their parameters."""
+    statements: list[tuple[str, list[Any]]] = []
+    rows = Sql.rows
+
+    def recording(sql: Sql, statement: str, params: Any = ()) -> list[dict[str, Any]]:
+        statements.append((statement, list(params)))
+        return rows(sql, statement, params)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Sql, "rows", recording)
+        page = followers.queries.board(**query)
+    return page.items, statements
+
+
+def _plan(followers: Followers, statement: str, params: list[Any]) -> str:
+    with followers.views["records"].read() as sql:
+        return " ".join(r["detail"] for r in sql.rows(f"EXPLAIN QUERY PLAN {statement}", params))
+
+
 def test_a_board_page_through_month_slices_reads_one_index_on_sqlite(
     ledger: Ledger, founded: Followers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On SQLite each filter's slice index holds all a board item shows of its row, so a
     page's rows come from one index range and only their records are looked up; on
     PostgreSQL (whose indexes refuse long entries) the page's rows are looked up by key."""
-    view = founded.views["records"]
-    statements: list[tuple[str, list[Any]]] = []
-    rows = Sql.rows
-
-    def recording(sql: Sql, query: str, params: Any = ()) -> list[dict[str, Any]]:
-        statements.append((query, list(params)))
-        return rows(sql, query, params)
-
-    monkeypatch.setattr(Sql, "rows", recording)
     q = founded.queries
-    page = q.board(when=q.when(date(2017, 9, 23)), status="open")
-    assert page.items
-    monkeypatch.setattr(Sql, "rows", rows)
+    items, statements = _board_statements(
+        founded, monkeypatch, when=q.when(date(2017, 9, 23)), status="open"
+    )
+    assert items
     [(paged, params)] = [s for s in statements if "FROM v_board_slices b" in s[0]]
     looked_up = [s for s in statements if "JOIN v_board f" in s[0]]
-    if view.dialect == "sqlite":
+    if founded.views["records"].dialect == "sqlite":
         assert not looked_up
-        with view.read() as sql:
-            plan = " ".join(r["detail"] for r in sql.rows(f"EXPLAIN QUERY PLAN {paged}", params))
+        plan = _plan(founded, paged, params)
         assert "USING COVERING INDEX v_slices_status" in plan, plan
     else:
         assert len(looked_up) == 1
@@ -189,22 +202,12 @@ def test_an_overdue_page_through_month_slices_is_one_index_range(
 ) -> None:
     """Overdue commitments are unresolved ones, whatever their status: the slices' index of
     unresolved slices gives the page in one range, not one range per status."""
-    view = founded.views["records"]
-    statements: list[tuple[str, list[Any]]] = []
-    rows = Sql.rows
-
-    def recording(sql: Sql, query: str, params: Any = ()) -> list[dict[str, Any]]:
-        statements.append((query, list(params)))
-        return rows(sql, query, params)
-
-    monkeypatch.setattr(Sql, "rows", recording)
     q = founded.queries
     # As the ledger showed it that day: before the deadline was extended.
-    page = q.board(when=q.when(known_at=datetime(2017, 9, 23, 20, tzinfo=UTC)), overdue=True)
-    monkeypatch.setattr(Sql, "rows", rows)
-    assert [item["id"] for item in page.items] == [sid(WARREN)]
+    when = q.when(known_at=datetime(2017, 9, 23, 20, tzinfo=UTC))
+    items, statements = _board_statements(founded, monkeypatch, when=when, overdue=True)
+    assert [item["id"] for item in items] == [sid(WARREN)]
     [(paged, params)] = [s for s in statements if "FROM v_board_slices b" in s[0]]
-    if view.dialect == "sqlite":
-        with view.read() as sql:
-            plan = " ".join(r["detail"] for r in sql.rows(f"EXPLAIN QUERY PLAN {paged}", params))
+    if founded.views["records"].dialect == "sqlite":
+        plan = _plan(founded, paged, params)
         assert "USING COVERING INDEX v_slices_unresolved" in plan, plan
