@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import re
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +23,12 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import psycopg
-from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    OperationalError,
+    Tracking,
+    TrackingRecorder,
+)
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
@@ -30,6 +37,8 @@ from psycopg.sql import SQL, Identifier
 
 from ledger.config import StoreURL
 from ledger.store import persistence_env, schema_lock
+
+log = logging.getLogger("ledger.followers")
 
 #: The end of time, for intervals still open.
 FOREVER = "9999-12-31"
@@ -417,6 +426,14 @@ def views_path(store: StoreURL) -> str:
     return str(path.with_name(f"{path.stem}-views{path.suffix or '.db'}"))
 
 
+#: Times opening a PostgreSQL view starts again after losing a deadlock. Its tables and
+#: indexes are created in one transaction, and an index that exists still takes its
+#: table's lock there, table after table, while a follower's batch in another process may
+#: be writing the same tables in another order. PostgreSQL ends one of the two
+#: transactions; the DDL is idempotent, so the opener tries again.
+_DDL_RETRIES = 5
+
+
 def open_view(store: StoreURL, name: str, classes: tuple[type[Any], type[Any]]) -> Any:
     """Construct (and create the tables of) one follower's view, on the store's database."""
     sqlite_class, postgres_class = classes
@@ -429,4 +446,12 @@ def open_view(store: StoreURL, name: str, classes: tuple[type[Any], type[Any]]) 
         view_class = postgres_class
     with schema_lock(store):
         factory = InfrastructureFactory[TrackingRecorder].construct(env=Environment(name, env))
+        for _ in range(_DDL_RETRIES):
+            try:
+                return factory.tracking_recorder(view_class)
+            except OperationalError as error:
+                if not isinstance(error.__cause__, psycopg.errors.DeadlockDetected):
+                    raise
+                log.info("opening view %s met a follower's batch in a deadlock; again", name)
+                time.sleep(0.05)
         return factory.tracking_recorder(view_class)
