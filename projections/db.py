@@ -190,6 +190,15 @@ class ViewStore(Protocol):
     def close(self) -> None: ...
 
 
+def in_lists(ids: Sequence[str], size: int = 400) -> Iterator[tuple[list[str], str]]:
+    """Ids a few hundred at a time, each list with its `?` marks for an `IN (...)`: a batch
+    reads the rows it needs in a few statements rather than one (a round trip on PostgreSQL)
+    per id, within the databases' limits on parameters."""
+    for start in range(0, len(ids), size):
+        chunk = list(ids[start : start + size])
+        yield chunk, ",".join("?" * len(chunk))
+
+
 #: Which version of its follower wrote each view's rows (`VERSION` of its view class),
 #: shared by the views of a store.
 VERSIONS = (

@@ -31,7 +31,14 @@ from eventsourcing.projection import Projection
 from ledger.app import EVENT_TYPES, subject_id
 from ledger.clock import local_date
 from projections import slices
-from projections.db import FOREVER_RECORDED, PostgresView, Sql, SQLiteView, table_columns
+from projections.db import (
+    FOREVER_RECORDED,
+    PostgresView,
+    Sql,
+    SQLiteView,
+    in_lists,
+    table_columns,
+)
 from projections.timeline_math import FOREVER, Segment, new_state, segments
 
 REDACTED = "[redacted]"
@@ -199,9 +206,7 @@ class Unit:
     # -- loading -------------------------------------------------------------------------
     def prefetch(self, ids: Iterable[str]) -> None:
         wanted = [i for i in dict.fromkeys(ids) if i not in self.records]
-        for start in range(0, len(wanted), 400):
-            chunk = wanted[start : start + 400]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in in_lists(wanted):
             for row in self.sql.rows(f"SELECT * FROM v_records WHERE id IN ({marks})", chunk):
                 row["data"] = json.loads(row["data"])
                 self.records[row["id"]] = row

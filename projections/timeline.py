@@ -17,7 +17,7 @@ from eventsourcing.projection import Projection
 
 from ledger.app import EVENT_TYPES, subject_id
 from ledger.clock import local_date
-from projections.db import PostgresView, Sql, SQLiteView
+from projections.db import PostgresView, Sql, SQLiteView, in_lists
 from projections.records import REDACTED, dumps, recorded_key
 
 _TABLES = [
@@ -250,12 +250,8 @@ class TimelineProjection(Projection[Any]):
         """The stored rows of the records a batch's events are about, a few hundred per
         statement rather than one statement (a round trip on PostgreSQL) each."""
         wanted = list(dict.fromkeys(subject_id(event) for event, *_ in events))
-        for start in range(0, len(wanted), 400):
-            chunk = wanted[start : start + 400]
-            for row in sql.rows(
-                f"SELECT * FROM t_records WHERE record_id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
+        for chunk, marks in in_lists(wanted):
+            for row in sql.rows(f"SELECT * FROM t_records WHERE record_id IN ({marks})", chunk):
                 row["keys"] = json.loads(row["keys"])
                 row["parts"] = json.loads(row["parts"])
                 records[row["record_id"]] = row

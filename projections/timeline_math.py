@@ -171,4 +171,4 @@ def _days_between(due_on: str | None, day: str) -> int | None:
     """Days from a due date (ISO) to `day` when `day` is later, else None."""
     if due_on is None or due_on >= day:
         return None
-    return _ordinal(day) - _ordinal(due_on)
+    return days_between(due_on, day)
